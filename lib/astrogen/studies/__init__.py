@@ -1,0 +1,1 @@
+"""Per-study pipelines: the cached, parameterised steps a study's notebooks call."""

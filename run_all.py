@@ -1,0 +1,191 @@
+#!/usr/bin/env python
+"""Regenerate every data set, checkpoint, figure and number: run the numbered notebooks.
+
+    python run_all.py                      # default profile, every study, in order
+    python run_all.py --profile smoke      # tiny sizes (what the tests run)
+    python run_all.py --only 1             # study 1 only (or --only hernquist, --only 12)
+    python run_all.py -p epochs=5          # override a parameter of every selected notebook
+    python run_all.py --force              # ignore cached artifacts and rebuild them
+    python run_all.py --list               # list notebooks and their parameters
+
+Executed notebooks go to data/runs/<profile>/, metrics to data/metrics/<profile>/, and a table
+of headline metrics to figures/RESULTS.md. Artifacts are cached by parameter hash, so a run that
+was interrupted resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import papermill as pm
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parent
+NOTEBOOKS = ROOT / "notebooks"
+DATA = ROOT / "data"
+RESULTS = ROOT / "figures" / "RESULTS.md"
+STUDIES = {"1": "hernquist", "2": "clusters", "3": "balrog", "4": "anomaly", "5": "galforge"}
+RESERVED = {"profile", "seed"}
+
+
+def discover() -> list[Path]:
+    """Numbered notebooks ``NN_*.ipynb`` in study order."""
+    return sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
+    """Filter by study digit, study name or notebook prefix/name; error if nothing matches."""
+    if not only:
+        return notebooks
+    chosen = []
+    for nb in notebooks:
+        study = STUDIES.get(nb.name[0], "")
+        if any(o in (nb.name[0], study) or nb.stem.startswith(o) for o in only):
+            chosen.append(nb)
+    if not chosen:
+        names = ", ".join(p.stem for p in notebooks)
+        raise SystemExit(f"--only {only}: no notebook matches; studies {STUDIES}, notebooks {names}")
+    return chosen
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``key=value`` strings → dict, values parsed as Python literals when possible."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"-p {pair!r}: expected key=value")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key.strip()] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = raw
+    return out
+
+
+def notebook_parameters(nb: Path) -> dict:
+    """The parameters papermill finds in the notebook's ``parameters`` cell."""
+    return pm.inspect_notebook(str(nb))
+
+
+def validate_overrides(nb: Path, overrides: dict) -> None:
+    """Every override must name a parameter of the notebook; list the valid ones otherwise."""
+    valid = notebook_parameters(nb)
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise SystemExit(
+            f"{nb.name}: unknown parameter(s) {unknown}; valid parameters: {sorted(valid)}"
+        )
+
+
+def run_notebook(nb: Path, profile: str, overrides: dict, timeout: int) -> tuple[bool, float, str]:
+    """Execute one notebook with papermill; return (ok, seconds, error description)."""
+    out = DATA / "runs" / profile / nb.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(nb),
+            str(out),
+            parameters={"profile": profile, **overrides},
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except pm.PapermillExecutionError as err:
+        return False, time.perf_counter() - start, (
+            f"cell {err.cell_index} (execution count {err.exec_count}) raised "
+            f"{err.ename}: {err.evalue}"
+        )
+    except Exception as err:  # cell time-outs, dead kernels, missing kernels
+        return False, time.perf_counter() - start, f"{type(err).__name__}: {err}"
+    return True, time.perf_counter() - start, ""
+
+
+def load_metrics(profile: str, nb: Path) -> dict:
+    path = DATA / "metrics" / profile / f"{nb.stem}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: float) -> str:
+    """Markdown table of every notebook's headline metrics; written to figures/RESULTS.md."""
+    meta = {"profile", "seed", "device", "wall_s", "machine", "cpu_threads"}
+    lines = [
+        "# Results",
+        "",
+        f"- profile: `{profile}`",
+        f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- machine: {platform.platform()}, {os.cpu_count()} CPU threads, "
+        f"python {platform.python_version()}",
+        f"- total wall time: {total / 60:.1f} min",
+        "",
+        "| notebook | status | wall time [s] | device | seed | metric | value |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for nb, ok, secs in rows:
+        metrics = load_metrics(profile, nb)
+        head = f"| {nb.stem} | {'ok' if ok else 'FAILED'} | {secs:.0f} | {metrics.get('device', '')} | {metrics.get('seed', '')} "
+        values = [(k, v) for k, v in metrics.items() if k not in meta]
+        if not values:
+            lines.append(head + "| | |")
+        for i, (k, v) in enumerate(values):
+            prefix = head if i == 0 else "| | | | | "
+            lines.append(prefix + f"| {k} | {v:.4g} |")
+    text = "\n".join(lines) + "\n"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, RESULTS)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=["smoke", "default", "full"], default="default")
+    ap.add_argument("--only", action="append", help="study digit/name or notebook (repeatable)")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--force", action="store_true", help="rebuild cached artifacts")
+    ap.add_argument("--list", action="store_true", help="list notebooks and parameters, then exit")
+    ap.add_argument("--timeout", type=int, default=3600, help="per-cell time-out in seconds")
+    args = ap.parse_args(argv)
+
+    notebooks = select(discover(), args.only)
+    if args.list:
+        for nb in notebooks:
+            params = {k: v["default"] for k, v in notebook_parameters(nb).items()}
+            print(f"{nb.stem}: {params}")
+        return 0
+    overrides = parse_overrides(args.param)
+    for nb in notebooks:
+        validate_overrides(nb, overrides)
+
+    os.environ["ASTROGEN_PROFILE"] = args.profile
+    os.environ["ASTROGEN_FORCE"] = "1" if args.force else ""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    rows, start = [], time.perf_counter()
+    bar = tqdm(notebooks, desc=f"run_all [{args.profile}]", unit="notebook")
+    for nb in bar:
+        bar.set_postfix_str(nb.stem)
+        ok, secs, error = run_notebook(nb, args.profile, overrides, args.timeout)
+        rows.append((nb, ok, secs))
+        tqdm.write(f"{'ok  ' if ok else 'FAIL'} {nb.stem:<32s} {secs:7.1f} s")
+        if not ok:
+            partial = DATA / "runs" / args.profile / nb.name
+            tqdm.write(f"\n{nb.name} failed: {error}\npartial executed notebook kept at {partial}")
+            write_results(args.profile, rows, time.perf_counter() - start)
+            return 1
+    print()
+    print(write_results(args.profile, rows, time.perf_counter() - start))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""run_all.py: notebook discovery, parameter validation and the notebooks' parameter cells."""
+
+import json
+
+import papermill as pm
+import pytest
+
+import run_all
+from astrogen import profiles
+
+
+def test_every_notebook_has_one_parameters_cell_matching_its_profile_keys():
+    notebooks = run_all.discover()
+    assert notebooks, "no numbered notebooks found"
+    for nb in notebooks:
+        cells = json.loads(nb.read_text())["cells"]
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, nb.name
+        assert not any(c.get("outputs") for c in cells if c["cell_type"] == "code"), nb.name
+        names = set(pm.inspect_notebook(str(nb)))
+        assert names == {"profile", "seed", *profiles.parameter_names(nb.stem)}, nb.name
+
+
+def test_unknown_parameter_is_an_error_listing_the_valid_ones():
+    nb = run_all.discover()[0]
+    run_all.validate_overrides(nb, {"seed": 3})
+    with pytest.raises(SystemExit, match=r"unknown parameter\(s\) \['epoch'\]; valid parameters: \["):
+        run_all.validate_overrides(nb, {"epoch": 3})
+
+
+def test_override_parsing_and_selection():
+    assert run_all.parse_overrides(["epochs=5", "family=nsf", "lr=1e-3"]) == {
+        "epochs": 5, "family": "nsf", "lr": 1e-3}
+    with pytest.raises(SystemExit):
+        run_all.parse_overrides(["epochs"])
+    all_nbs = run_all.discover()
+    assert run_all.select(all_nbs, ["1"]) == run_all.select(all_nbs, ["hernquist"])
+    assert [p.stem for p in run_all.select(all_nbs, ["12"])] == ["12_hernquist_flows"]
+    with pytest.raises(SystemExit, match="no notebook matches"):
+        run_all.select(all_nbs, ["9"])
+
+
+def test_profiles_resolve_overrides_and_reject_unknown_names():
+    p = profiles.resolve("12_hernquist_flows", "smoke", epochs=7, lr=None)
+    assert p["epochs"] == 7 and p["lr"] == profiles.resolve("12_hernquist_flows", "smoke")["lr"]
+    with pytest.raises(KeyError, match="unknown parameters"):
+        profiles.resolve("12_hernquist_flows", "smoke", epoch=7)
+    with pytest.raises(ValueError, match="unknown profile"):
+        profiles.current_profile("huge")

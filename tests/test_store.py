@@ -1,0 +1,72 @@
+"""Store: atomic writes, cache hits, provenance, refusal of mismatched checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from astrogen import store
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "a.npz"
+    store.save_npz(target, {"x": np.arange(3)})
+
+    def broken(tmp):
+        tmp.write_bytes(b"half a file")
+        raise KeyboardInterrupt  # a run killed mid-write
+
+    with pytest.raises(KeyboardInterrupt):
+        store.atomic_write(target, broken)
+    np.testing.assert_array_equal(store.load_npz(target)["x"], np.arange(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]  # no temporary left behind
+
+
+def test_cached_arrays_builds_once_and_records_provenance(tmp_path, monkeypatch):
+    monkeypatch.delenv("ASTROGEN_FORCE", raising=False)
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"x": np.ones(4)}
+
+    params = {"n": 4, "seed": 1}
+    first = store.cached_arrays(tmp_path, "thing", params, build)
+    second = store.cached_arrays(tmp_path, "thing", params, build)
+    assert len(calls) == 1 and np.array_equal(first["x"], second["x"])
+    store.cached_arrays(tmp_path, "thing", {"n": 4, "seed": 2}, build)
+    assert len(calls) == 2  # other parameters, other artifact
+    sidecar = json.loads(next(tmp_path.glob("thing-*.npz.json")).read_text())
+    assert sidecar["params"]["n"] == 4 and "torch" in sidecar["versions"]
+    monkeypatch.setenv("ASTROGEN_FORCE", "1")
+    store.cached_arrays(tmp_path, "thing", params, build)
+    assert len(calls) == 3
+
+
+def test_artifact_without_sidecar_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.delenv("ASTROGEN_FORCE", raising=False)
+    params = {"k": 1}
+    path = store.artifact_path(tmp_path, "arr", params, ".npz")
+    store.save_npz(path, {"x": np.zeros(2)})  # main file but no sidecar: an interrupted run
+    out = store.cached_arrays(tmp_path, "arr", params, lambda: {"x": np.ones(2)})
+    assert out["x"].sum() == 2
+
+
+def test_checkpoint_with_other_parameters_is_refused(tmp_path):
+    net = torch.nn.Linear(2, 3)
+    path = tmp_path / "net.pt"
+    store.save_state(path, net, {"lr": 1e-3}, {"in": 2, "out": 3})
+
+    def rebuild(cfg):
+        return torch.nn.Linear(cfg["in"], cfg["out"])
+
+    loaded, record = store.load_state(path, rebuild, {"lr": 1e-3})
+    torch.testing.assert_close(loaded.weight, net.weight)
+    with pytest.raises(store.ConfigMismatchError, match="lr"):
+        store.load_state(path, rebuild, {"lr": 2e-3})
+
+
+def test_param_hash_is_order_independent():
+    assert store.param_hash({"a": 1, "b": [1, 2]}) == store.param_hash({"b": [1, 2], "a": 1})
+    assert store.param_hash({"a": 1}) != store.param_hash({"a": 2})
