@@ -52,7 +52,9 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
             chosen.append(nb)
     if not chosen:
         names = ", ".join(p.stem for p in notebooks)
-        raise SystemExit(f"--only {only}: no notebook matches; studies {STUDIES}, notebooks {names}")
+        raise SystemExit(
+            f"--only {only}: no notebook matches; studies {STUDIES}, notebooks {names}"
+        )
     return chosen
 
 
@@ -101,9 +103,13 @@ def run_notebook(nb: Path, profile: str, overrides: dict, timeout: int) -> tuple
             execution_timeout=timeout,
         )
     except pm.PapermillExecutionError as err:
-        return False, time.perf_counter() - start, (
-            f"cell {err.cell_index} (execution count {err.exec_count}) raised "
-            f"{err.ename}: {err.evalue}"
+        return (
+            False,
+            time.perf_counter() - start,
+            (
+                f"cell {err.cell_index} (execution count {err.exec_count}) raised "
+                f"{err.ename}: {err.evalue}"
+            ),
         )
     except Exception as err:  # cell time-outs, dead kernels, missing kernels
         return False, time.perf_counter() - start, f"{type(err).__name__}: {err}"
@@ -148,7 +154,9 @@ def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--profile", choices=["smoke", "default", "full"], default="default")
     ap.add_argument("--only", action="append", help="study digit/name or notebook (repeatable)")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")

@@ -26,8 +26,10 @@ def test_valid_catalogue_loads(tmp_path):
     [
         ({"pos": POS}, r"missing key\(s\) \['vel'\]"),
         ({"pos": POS[:, :2], "vel": VEL}, r"'pos' has shape \(100, 2\); expected \(N, 3\)"),
-        ({"pos": np.where(np.arange(100)[:, None] == 7, np.nan, POS), "vel": VEL},
-         "'pos' has 1 rows with NaN/inf \\(first at row 7\\)"),
+        (
+            {"pos": np.where(np.arange(100)[:, None] == 7, np.nan, POS), "vel": VEL},
+            "'pos' has 1 rows with NaN/inf \\(first at row 7\\)",
+        ),
         ({"pos": POS / KPC, "vel": VEL}, r"expected SI units \(m\)"),
         ({"pos": POS, "vel": VEL[:50]}, "'pos' has 100 rows but 'vel' has 50"),
     ],

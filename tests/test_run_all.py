@@ -24,13 +24,18 @@ def test_every_notebook_has_one_parameters_cell_matching_its_profile_keys():
 def test_unknown_parameter_is_an_error_listing_the_valid_ones():
     nb = run_all.discover()[0]
     run_all.validate_overrides(nb, {"seed": 3})
-    with pytest.raises(SystemExit, match=r"unknown parameter\(s\) \['epoch'\]; valid parameters: \["):
+    with pytest.raises(
+        SystemExit, match=r"unknown parameter\(s\) \['epoch'\]; valid parameters: \["
+    ):
         run_all.validate_overrides(nb, {"epoch": 3})
 
 
 def test_override_parsing_and_selection():
     assert run_all.parse_overrides(["epochs=5", "family=nsf", "lr=1e-3"]) == {
-        "epochs": 5, "family": "nsf", "lr": 1e-3}
+        "epochs": 5,
+        "family": "nsf",
+        "lr": 1e-3,
+    }
     with pytest.raises(SystemExit):
         run_all.parse_overrides(["epochs"])
     all_nbs = run_all.discover()

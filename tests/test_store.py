@@ -61,7 +61,7 @@ def test_checkpoint_with_other_parameters_is_refused(tmp_path):
     def rebuild(cfg):
         return torch.nn.Linear(cfg["in"], cfg["out"])
 
-    loaded, record = store.load_state(path, rebuild, {"lr": 1e-3})
+    loaded, _ = store.load_state(path, rebuild, {"lr": 1e-3})
     torch.testing.assert_close(loaded.weight, net.weight)
     with pytest.raises(store.ConfigMismatchError, match="lr"):
         store.load_state(path, rebuild, {"lr": 2e-3})

@@ -21,8 +21,9 @@ def _gaussian_problem():
 
 def test_training_recovers_a_gaussian_and_reports_history():
     model, nll, x = _gaussian_problem()
-    h = train_likelihood(model, nll, [x[:1500]], [x[1500:]], epochs=60, lr=0.05,
-                         batch_size=100, progress=False)
+    h = train_likelihood(
+        model, nll, [x[:1500]], [x[1500:]], epochs=60, lr=0.05, batch_size=100, progress=False
+    )
     assert model.mu.item() == pytest.approx(1.0, abs=0.15)
     assert model.log_sigma.exp().item() == pytest.approx(2.0, abs=0.15)
     assert len(h.train) == len(h.val) and h.best_val == min(h.val)
@@ -37,8 +38,9 @@ def test_non_finite_loss_stops_and_restores_best_state(capsys):
         loss = nll(xb)
         return loss * float("nan") if calls["n"] > 40 else loss
 
-    h = train_likelihood(model, poisoned, [x[:1000]], [x[1000:1100]], epochs=50,
-                         batch_size=100, progress=False)
+    h = train_likelihood(
+        model, poisoned, [x[:1000]], [x[1000:1100]], epochs=50, batch_size=100, progress=False
+    )
     assert h.stopped == "non_finite"
     assert torch.isfinite(model.mu) and torch.isfinite(model.log_sigma)
     assert "restoring the best state" in capsys.readouterr().out
@@ -47,5 +49,6 @@ def test_non_finite_loss_stops_and_restores_best_state(capsys):
 def test_non_finite_loss_before_any_epoch_raises():
     model, nll, x = _gaussian_problem()
     with pytest.raises(NonFiniteLossError, match="loss became nan"):
-        train_likelihood(model, lambda xb: nll(xb) * float("nan"), [x], [x], epochs=2,
-                         progress=False)
+        train_likelihood(
+            model, lambda xb: nll(xb) * float("nan"), [x], [x], epochs=2, progress=False
+        )

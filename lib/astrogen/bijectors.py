@@ -104,6 +104,63 @@ class RadialLogCompression(Bijector):
         }
 
 
+class TangentialVelocityPower(Bijector):
+    r"""Raise the tangential speed to a power, keeping radial velocities and all positions.
+
+    With :math:`\hat r = x/|x|`, :math:`v_r = v\cdot\hat r` and :math:`v_t = v - v_r \hat r`,
+    :math:`s = |v_t|`, the map is :math:`v_t \mapsto v_t\, g(s)/s` with
+    :math:`g(s) = s_0 (s/s_0)^p`. Constant-anisotropy DFs have :math:`f \propto L^{-2\beta}`, an
+    integrable cusp at :math:`v_t = 0`; :math:`p = 1 - \beta` turns it into a finite density.
+    The Jacobian is block-triangular; its velocity block is a 2-D radial map in the tangential
+    plane, so :math:`\log|\det J| = \log p + 2(p-1)\log(s/s_0)`.
+
+    Args:
+        features: D (positions at ``start:start+3``, velocities at ``start+3:start+6``).
+        power: p > 0 (1 is the identity).
+        scale: :math:`s_0`, a typical tangential speed in the units of ``v``.
+        start: index of the first position feature.
+    """
+
+    def __init__(self, features: int, power: float, scale: float, start: int = 0) -> None:
+        super().__init__()
+        if not 0 <= start <= features - 6:
+            raise ValueError(f"start={start} leaves no 6-D phase-space block in {features} features")
+        if not power > 0:
+            raise ValueError(f"power must be positive, got {power}")
+        self.features, self.start = features, start
+        self.register_buffer("power", torch.tensor(float(power), dtype=torch.float64))
+        self.register_buffer("speed_scale", torch.tensor(float(scale), dtype=torch.float64))
+
+    def _decompose(self, x: torch.Tensor, exponent: torch.Tensor):
+        s0, b = self.speed_scale, self.start
+        pos, vel = x[..., b : b + 3], x[..., b + 3 : b + 6]
+        r_hat = pos / pos.norm(dim=-1, keepdim=True)
+        v_r = (vel * r_hat).sum(-1, keepdim=True)
+        v_t = vel - v_r * r_hat
+        s = v_t.norm(dim=-1, keepdim=True).clamp_min(1e-300 * s0)
+        ratio = (s / s0) ** (exponent - 1)
+        new = torch.cat([x[..., : b + 3], v_r * r_hat + v_t * ratio, x[..., b + 6 :]], -1)
+        return new, s
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y, s = self._decompose(x, self.power)
+        p = self.power
+        ladj = torch.log(p) + 2 * (p - 1) * torch.log(s / self.speed_scale)
+        return y, ladj.squeeze(-1)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return self._decompose(y, 1 / self.power)[0]
+
+    def config(self) -> dict:
+        return {
+            "name": "tangential_power",
+            "features": self.features,
+            "power": float(self.power),
+            "scale": float(self.speed_scale),
+            "start": self.start,
+        }
+
+
 class Chain(Bijector):
     """Composition ``T_k ∘ … ∘ T_1``; log-determinants add."""
 
@@ -114,8 +171,8 @@ class Chain(Bijector):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ladj = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
         for b in self.bijectors:
-            x, l = b(x)
-            ladj = ladj + l
+            x, step = b(x)
+            ladj = ladj + step
         return x, ladj
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
@@ -137,5 +194,8 @@ def bijector_from_config(config: dict) -> Bijector:
         return Standardize(**kwargs)
     if name == "radial_log":
         return RadialLogCompression(**kwargs)
-    raise ValueError(f"unknown bijector {name!r}; known: chain, standardize, radial_log")
-
+    if name == "tangential_power":
+        return TangentialVelocityPower(**kwargs)
+    raise ValueError(
+        f"unknown bijector {name!r}; known: chain, standardize, radial_log, tangential_power"
+    )

@@ -100,7 +100,9 @@ class DensityEstimator(nn.Module):
                 raise ValueError("this estimator is unconditional but a context was given")
             return None
         if context is None:
-            raise ValueError(f"this estimator needs a context with {self.config['context']} features")
+            raise ValueError(
+                f"this estimator needs a context with {self.config['context']} features"
+            )
         context = torch.as_tensor(context, dtype=torch.float64)
         return self.context_norm(context)[0].float()
 
@@ -135,7 +137,9 @@ class DensityEnsemble(nn.Module):
     def sample(self, n: int, context: torch.Tensor | None = None) -> torch.Tensor:
         """Mixture samples: member k contributes a multinomial share of the ``n`` draws."""
         counts = torch.bincount(torch.randint(len(self.members), (n,)), minlength=len(self.members))
-        parts = [m.sample(int(c), context) for m, c in zip(self.members, counts) if c > 0]
+        parts = [
+            m.sample(int(c), context) for m, c in zip(self.members, counts, strict=True) if c > 0
+        ]
         return torch.cat(parts)[torch.randperm(n)]
 
 

@@ -138,8 +138,7 @@ def check_thresholds(
 def load_metrics(profile: str) -> dict[str, dict]:
     """All recorded metrics of a profile, keyed by notebook name."""
     return {
-        p.stem: json.loads(p.read_text())
-        for p in sorted(paths.metrics_dir(profile).glob("*.json"))
+        p.stem: json.loads(p.read_text()) for p in sorted(paths.metrics_dir(profile).glob("*.json"))
     }
 
 

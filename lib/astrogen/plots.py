@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use(matplotlib.get_backend() if "inline" in matplotlib.get_backend() else "Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import seaborn as sns
 
-from astrogen import paths, store  # noqa: E402
+from astrogen import paths, store
 
 PALETTE = sns.color_palette("colorblind")
 

@@ -52,7 +52,7 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, int(round(val_fraction * n)))
+    n_val = max(1, round(val_fraction * n))
     return perm[n_val:], perm[:n_val]
 
 

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from astrogen.constants import G, KPC, M_SUN
+from astrogen.constants import KPC, M_SUN, G
 
 Anisotropy = Literal["isotropic", "beta_half"]
 
@@ -134,7 +134,9 @@ class HernquistSphere:
 
     def beta(self, r: np.ndarray) -> np.ndarray:
         """Velocity anisotropy β(r) = 1 - σ_t²/(2σ_r²)."""
-        return np.full_like(np.asarray(r, dtype=float), 0.5 if self.anisotropy == "beta_half" else 0.0)
+        return np.full_like(
+            np.asarray(r, dtype=float), 0.5 if self.anisotropy == "beta_half" else 0.0
+        )
 
     # ---- exact log-DF ---------------------------------------------------------------------------
     def log_df(self, pos: torch.Tensor, vel: torch.Tensor) -> torch.Tensor:

@@ -6,13 +6,14 @@ can run first: the accelerations notebook builds the ensembles it needs if they 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from astrogen import paths, store
-from astrogen.bijectors import RadialLogCompression
+from astrogen.bijectors import Chain, RadialLogCompression, TangentialVelocityPower
 from astrogen.dynamics import cbe_accelerations, neighbour_velocities
 from astrogen.flows import DensityEnsemble, DensityEstimator, fit_density
 from astrogen.io.hernquist import load_phase_space_npz
@@ -64,7 +65,7 @@ def dataset(name: str, n_stars: int, n_test: int, r_max: float, seed: int) -> di
         pos, vel = model.sample(n_stars, rng)
         test_pos, test_vel = model.sample(n_test, rng)
         if spec.noise > 0:
-            noise_rng = np.random.default_rng([seed, 2, int(round(spec.noise * 1e4))])
+            noise_rng = np.random.default_rng([seed, 2, round(spec.noise * 1e4)])
             pos, vel = add_multiplicative_noise(pos, vel, spec.noise, noise_rng)
         return {"pos": pos, "vel": vel, "test_pos": test_pos, "test_vel": test_vel}
 
@@ -77,6 +78,32 @@ def catalogue(data_source: str, name: str, n_stars: int, n_test: int, r_max: flo
         data = dataset(name, n_stars, n_test, r_max, seed)
         return data["pos"], data["vel"]
     return load_phase_space_npz(data_source)
+
+
+def anisotropy(pos: np.ndarray, vel: np.ndarray) -> float:
+    """Catalogue-wide velocity anisotropy β̂ = 1 - Σ v_t² / (2 Σ v_r²)."""
+    r_hat = pos / np.linalg.norm(pos, axis=1, keepdims=True)
+    v_r2 = np.sum(vel * r_hat, axis=1) ** 2
+    v_t2 = np.sum(vel**2, axis=1) - v_r2
+    return float(1 - v_t2.sum() / (2 * v_r2.sum()))
+
+
+def phase_space_bijector(pos: np.ndarray, vel: np.ndarray) -> Chain:
+    """Fixed phase-space maps in front of the flow, with scales measured on the catalogue.
+
+    1. :class:`~astrogen.bijectors.TangentialVelocityPower` with p = 1 - β̂ (β̂ the measured
+       anisotropy, clipped to [0, 0.8]): a DF with f ∝ L^(-2β) has a cusp at zero tangential
+       velocity that this map makes finite; for an isotropic catalogue p ≈ 1, nearly the identity.
+    2. :class:`~astrogen.bijectors.RadialLogCompression` at the median radius, so the r⁻⁴ tail
+       of the density becomes a light one.
+    """
+    r = np.linalg.norm(pos, axis=1)
+    v_t = np.linalg.norm(vel - np.sum(vel * pos, 1, keepdims=True) * pos / r[:, None] ** 2, axis=1)
+    beta = min(max(anisotropy(pos, vel), 0.0), 0.8)
+    return Chain(
+        TangentialVelocityPower(6, power=1 - beta, scale=float(np.median(v_t))),
+        RadialLogCompression(6, float(np.median(r))),
+    )
 
 
 def fit_ensemble(
@@ -98,8 +125,8 @@ def fit_ensemble(
 ) -> tuple[DensityEnsemble, list[dict]]:
     """Train (or load) an ensemble of flows on the 6-D catalogue; members differ by seed only.
 
-    Positions pass through a :class:`~astrogen.bijectors.RadialLogCompression` whose scale is the
-    catalogue's median radius, so the r⁻⁴ density tail becomes a light one. Autoregressive
+    Two fixed maps, set from the catalogue alone (no knowledge of the potential), come first:
+    :func:`phase_space_bijector`. Autoregressive
     orders alternate (positions first, then velocities first), which lets the first transform
     set the velocity scale from the position.
 
@@ -107,7 +134,7 @@ def fit_ensemble(
         The mixture of members and each member's sidecar record (params, history, wall time).
     """
     x = torch.from_numpy(np.hstack([pos, vel]))
-    radial_scale = float(np.median(np.linalg.norm(pos, axis=1)))
+    bijector = phase_space_bijector(pos, vel)
     records, estimators = [], []
     for k in range(members):
         params = {
@@ -119,6 +146,7 @@ def fit_ensemble(
             "transforms": transforms,
             "hidden": hidden,
             "member_seed": seed * 1000 + k,
+            "bijector": bijector.config(),
         }
         path = store.artifact_path(paths.checkpoint_dir(STUDY), f"{name}-flow{k}", params, ".pt")
 
@@ -126,7 +154,7 @@ def fit_ensemble(
             est = fit_density(
                 x,
                 family=family,
-                bijector=RadialLogCompression(6, radial_scale),
+                bijector=bijector,
                 transforms=transforms,
                 hidden=(hidden, hidden),
                 flow_kwargs={"randperm": False},
@@ -144,6 +172,66 @@ def fit_ensemble(
         estimators.append(est)
         records.append(record)
     return DensityEnsemble(estimators), records
+
+
+DATA_KEYS = ("n_stars", "n_test", "r_max")
+FLOW_KEYS = ("family", "members", "epochs", "batch_size", "lr", "transforms", "hidden")
+
+
+def dataset_for(name: str, params: dict, seed: int) -> dict[str, np.ndarray]:
+    """:func:`dataset` with sizes taken from a notebook's resolved parameters."""
+    return dataset(name, *(params[k] for k in DATA_KEYS), seed)
+
+
+def ensemble_for(
+    name: str, params: dict, seed: int, device: str = "cpu", **changes
+) -> tuple[DensityEnsemble, list[dict]]:
+    """:func:`fit_ensemble` on data set ``name`` with a notebook's resolved parameters.
+
+    ``changes`` replace flow settings (e.g. ``family="nsf", members=2`` for a comparison).
+    """
+    d = dataset_for(name, params, seed)
+    data_params = {"name": name, **{k: params[k] for k in DATA_KEYS}, "seed": seed}
+    flow = {**{k: params[k] for k in FLOW_KEYS}, **changes}
+    return fit_ensemble(
+        name, d["pos"], d["vel"], data_params=data_params, **flow, seed=seed, device=device
+    )
+
+
+def accelerations_for(
+    name: str,
+    params: dict,
+    seed: int,
+    positions: np.ndarray,
+    n_velocities: int,
+    device: str = "cpu",
+    **changes,
+) -> dict[str, np.ndarray]:
+    """Cached :func:`ensemble_accelerations` of the ensemble :func:`ensemble_for` returns.
+
+    Returns:
+        ``ensemble`` (M, 3) and ``members`` (K, M, 3) accelerations [m/s²], and
+        ``solves_per_s`` (CBE solves per second when they were computed).
+    """
+    key = {
+        "name": name,
+        **{k: params[k] for k in DATA_KEYS + FLOW_KEYS},
+        **changes,
+        "seed": seed,
+        "positions": positions,
+        "n_velocities": n_velocities,
+    }
+
+    def solve() -> dict[str, np.ndarray]:
+        ens, _ = ensemble_for(name, params, seed, device, **changes)
+        d = dataset_for(name, params, seed)
+        start = time.perf_counter()
+        out = ensemble_accelerations(ens, positions, d["pos"], d["vel"], n_velocities)
+        n_solves = len(positions) * (1 + len(ens.members))
+        out["solves_per_s"] = np.array(n_solves / (time.perf_counter() - start))
+        return out
+
+    return store.cached_arrays(paths.dataset_dir(STUDY), f"accelerations-{name}", key, solve)
 
 
 def evaluation_positions(n: int, r_min: float, r_max: float, seed: int, a: float) -> np.ndarray:

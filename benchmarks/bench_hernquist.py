@@ -1,0 +1,99 @@
+"""Throughput of the study-1 building blocks, printed as one table with ratios.
+
+    python benchmarks/bench_hernquist.py [--stars 200000] [--threads 2]
+
+Measures, in one run on the same machine: exact sampling (stars/s), flow training (samples/s),
+log-density and log-density + phase-space gradient evaluation (points/s), and CBE acceleration
+solves (positions/s), for the MAF and NSF families. Ratios are relative to MAF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from astrogen.bijectors import RadialLogCompression
+from astrogen.dynamics import cbe_accelerations, neighbour_velocities, phase_space_gradients
+from astrogen.flows import fit_density
+from astrogen.sims.hernquist import HernquistSphere
+
+
+def rate(fn, count: int, repeats: int = 3) -> float:
+    """Best-of-``repeats`` items per second of ``fn()``, which processes ``count`` items."""
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return count / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--stars", type=int, default=200_000)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+
+    rows: list[tuple[str, str, float]] = []
+    for aniso in ("isotropic", "beta_half"):
+        sphere = HernquistSphere(anisotropy=aniso)
+        rows.append(
+            (
+                f"sample {aniso}",
+                "stars/s",
+                rate(lambda s=sphere: s.sample(args.stars, rng), args.stars, 1),
+            )
+        )
+
+    sphere = HernquistSphere()
+    pos, vel = sphere.sample(args.stars, rng)
+    x = torch.from_numpy(np.hstack([pos, vel]))
+    queries = 1e20 * rng.normal(size=(32, 3))
+    velocities = neighbour_velocities(pos, vel, queries, 512)
+    points = x[:50_000]
+    for family in ("maf", "nsf"):
+        est = fit_density(
+            x,
+            family=family,
+            bijector=RadialLogCompression(6, 1e20),
+            epochs=1,
+            batch_size=4096,
+            transforms=5,
+            hidden=(128, 128),
+            flow_kwargs={"randperm": False},
+            progress=False,
+        )
+        train_rate = 0.9 * len(x) / est.history.wall_s
+        with torch.inference_mode():
+            lp_rate = rate(lambda e=est: e.log_prob(points), len(points))
+        grad_rate = rate(
+            lambda e=est: phase_space_gradients(e.log_prob, points[:, :3], points[:, 3:]),
+            len(points),
+        )
+        cbe_rate = rate(
+            lambda e=est: cbe_accelerations(e.log_prob, queries, velocities), len(queries), 2
+        )
+        rows += [
+            (f"train {family}", "samples/s", train_rate),
+            (f"log_prob {family}", "points/s", lp_rate),
+            (f"log_prob+grad {family}", "points/s", grad_rate),
+            (f"CBE solve {family} (K=512)", "positions/s", cbe_rate),
+        ]
+
+    by_name = {name: value for name, _, value in rows}
+    print(f"{'benchmark':32s} {'unit':12s} {'value':>12s} {'vs MAF':>8s}")
+    for name, unit, value in rows:
+        ref = by_name.get(name.replace("nsf", "maf"))
+        ratio = f"{value / ref:8.2f}" if "nsf" in name and ref else ""
+        print(f"{name:32s} {unit:12s} {value:12.4g} {ratio:>8s}")
+    g = by_name["log_prob+grad maf"] / by_name["log_prob maf"]
+    print(f"\ngradient overhead (MAF): log_prob+grad / log_prob throughput = {g:.2f}")
+
+
+if __name__ == "__main__":
+    main()
