@@ -77,14 +77,21 @@ def notebook_parameters(nb: Path) -> dict:
     return pm.inspect_notebook(str(nb))
 
 
-def validate_overrides(nb: Path, overrides: dict) -> None:
-    """Every override must name a parameter of the notebook; list the valid ones otherwise."""
-    valid = notebook_parameters(nb)
-    unknown = sorted(set(overrides) - set(valid))
+def overrides_per_notebook(notebooks: list[Path], overrides: dict) -> dict[Path, dict]:
+    """Give each notebook the overrides it declares; a name no selected notebook has is an error.
+
+    Raises:
+        SystemExit: naming the unknown parameter(s) and listing the valid ones per notebook.
+    """
+    declared = {nb: set(notebook_parameters(nb)) for nb in notebooks}
+    known = set().union(*declared.values())
+    unknown = sorted(set(overrides) - known)
     if unknown:
-        raise SystemExit(
-            f"{nb.name}: unknown parameter(s) {unknown}; valid parameters: {sorted(valid)}"
-        )
+        valid = "; ".join(f"{nb.stem}: {sorted(names)}" for nb, names in declared.items())
+        raise SystemExit(f"unknown parameter(s) {unknown}; valid parameters: {valid}")
+    return {
+        nb: {k: v for k, v in overrides.items() if k in names} for nb, names in declared.items()
+    }
 
 
 def run_notebook(nb: Path, profile: str, overrides: dict, timeout: int) -> tuple[bool, float, str]:
@@ -171,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             params = {k: v["default"] for k, v in notebook_parameters(nb).items()}
             print(f"{nb.stem}: {params}")
         return 0
-    overrides = parse_overrides(args.param)
-    for nb in notebooks:
-        validate_overrides(nb, overrides)
+    per_notebook = overrides_per_notebook(notebooks, parse_overrides(args.param))
 
     os.environ["ASTROGEN_PROFILE"] = args.profile
     os.environ["ASTROGEN_FORCE"] = "1" if args.force else ""
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(notebooks, desc=f"run_all [{args.profile}]", unit="notebook")
     for nb in bar:
         bar.set_postfix_str(nb.stem)
-        ok, secs, error = run_notebook(nb, args.profile, overrides, args.timeout)
+        ok, secs, error = run_notebook(nb, args.profile, per_notebook[nb], args.timeout)
         rows.append((nb, ok, secs))
         tqdm.write(f"{'ok  ' if ok else 'FAIL'} {nb.stem:<32s} {secs:7.1f} s")
         if not ok:

@@ -21,13 +21,13 @@ def test_every_notebook_has_one_parameters_cell_matching_its_profile_keys():
         assert names == {"profile", "seed", *profiles.parameter_names(nb.stem)}, nb.name
 
 
-def test_unknown_parameter_is_an_error_listing_the_valid_ones():
-    nb = run_all.discover()[0]
-    run_all.validate_overrides(nb, {"seed": 3})
-    with pytest.raises(
-        SystemExit, match=r"unknown parameter\(s\) \['epoch'\]; valid parameters: \["
-    ):
-        run_all.validate_overrides(nb, {"epoch": 3})
+def test_overrides_go_to_the_notebooks_that_declare_them():
+    notebooks = run_all.select(run_all.discover(), ["1"])
+    given = run_all.overrides_per_notebook(notebooks, {"seed": 3, "epochs": 5})
+    assert all(given[nb]["seed"] == 3 for nb in notebooks)
+    assert "epochs" not in given[notebooks[0]] and given[notebooks[1]]["epochs"] == 5
+    with pytest.raises(SystemExit, match=r"unknown parameter\(s\) \['epoch'\]; valid parameters: "):
+        run_all.overrides_per_notebook(notebooks, {"epoch": 3})
 
 
 def test_override_parsing_and_selection():
