@@ -129,8 +129,13 @@ def load_metrics(profile: str, nb: Path) -> dict:
 
 
 def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: float) -> str:
-    """Markdown table of every notebook's headline metrics; written to figures/RESULTS.md."""
+    """Markdown table of every notebook's headline metrics; written to figures/RESULTS.md.
+
+    Notebooks not run this time keep the metrics of their last run of the same profile, marked
+    as such, so ``--only`` never drops other studies from the table.
+    """
     meta = {"profile", "seed", "device", "wall_s", "machine", "cpu_threads"}
+    this_run = {nb: (ok, secs) for nb, ok, secs in rows}
     lines = [
         "# Results",
         "",
@@ -138,14 +143,24 @@ def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: flo
         f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- machine: {platform.platform()}, {os.cpu_count()} CPU threads, "
         f"python {platform.python_version()}",
-        f"- total wall time: {total / 60:.1f} min",
+        f"- wall time of this run: {total / 60:.1f} min",
         "",
         "| notebook | status | wall time [s] | device | seed | metric | value |",
         "|---|---|---|---|---|---|---|",
     ]
-    for nb, ok, secs in rows:
+    for nb in discover():
         metrics = load_metrics(profile, nb)
-        head = f"| {nb.stem} | {'ok' if ok else 'FAILED'} | {secs:.0f} | {metrics.get('device', '')} | {metrics.get('seed', '')} "
+        if nb in this_run:
+            ok, secs = this_run[nb]
+            status = "ok" if ok else "FAILED"
+        elif metrics:
+            status, secs = "earlier run", float(metrics.get("wall_s", float("nan")))
+        else:
+            continue
+        head = (
+            f"| {nb.stem} | {status} | {secs:.0f} | {metrics.get('device', '')} "
+            f"| {metrics.get('seed', '')} "
+        )
         values = [(k, v) for k, v in metrics.items() if k not in meta]
         if not values:
             lines.append(head + "| | |")
