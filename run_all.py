@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     per_notebook = overrides_per_notebook(notebooks, parse_overrides(args.param))
 
     os.environ["ASTROGEN_PROFILE"] = args.profile
+    # --force: artifacts older than this run are rebuilt, once; later notebooks reuse them.
     os.environ["ASTROGEN_FORCE"] = "1" if args.force else ""
+    os.environ["ASTROGEN_RUN_START"] = repr(time.time())
     os.environ.setdefault("MPLBACKEND", "Agg")
     rows, start = [], time.perf_counter()
     bar = tqdm(notebooks, desc=f"run_all [{args.profile}]", unit="notebook")

@@ -1,6 +1,8 @@
 """Store: atomic writes, cache hits, provenance, refusal of mismatched checkpoints."""
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -40,8 +42,28 @@ def test_cached_arrays_builds_once_and_records_provenance(tmp_path, monkeypatch)
     sidecar = json.loads(next(tmp_path.glob("thing-*.npz.json")).read_text())
     assert sidecar["params"]["n"] == 4 and "torch" in sidecar["versions"]
     monkeypatch.setenv("ASTROGEN_FORCE", "1")
+    monkeypatch.delenv("ASTROGEN_RUN_START", raising=False)
     store.cached_arrays(tmp_path, "thing", params, build)
     assert len(calls) == 3
+
+
+def test_forced_run_rebuilds_each_artifact_once(tmp_path, monkeypatch):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"x": np.ones(2)}
+
+    monkeypatch.delenv("ASTROGEN_FORCE", raising=False)
+    path = store.artifact_path(tmp_path, "a", {"k": 1}, ".npz")
+    store.cached_arrays(tmp_path, "a", {"k": 1}, build)
+    old = time.time() - 100
+    os.utime(store.sidecar_path(path), (old, old))  # built by an earlier run
+    monkeypatch.setenv("ASTROGEN_FORCE", "1")
+    monkeypatch.setenv("ASTROGEN_RUN_START", repr(time.time() - 10))  # run started 10 s ago
+    store.cached_arrays(tmp_path, "a", {"k": 1}, build)  # stale: rebuilt
+    store.cached_arrays(tmp_path, "a", {"k": 1}, build)  # rebuilt in this run: reused
+    assert len(calls) == 2
 
 
 def test_artifact_without_sidecar_is_rebuilt(tmp_path, monkeypatch):

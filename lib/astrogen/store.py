@@ -29,9 +29,21 @@ class ConfigMismatchError(RuntimeError):
     """A checkpoint was asked for with a configuration other than the one it was built with."""
 
 
-def force_rebuild() -> bool:
-    """True when ``$ASTROGEN_FORCE`` is set (``run_all.py --force``): ignore cached artifacts."""
-    return os.environ.get("ASTROGEN_FORCE", "") not in ("", "0")
+def is_cached(path: Path) -> bool:
+    """Whether the artifact at ``path`` (main file + sidecar) may be reused.
+
+    ``$ASTROGEN_FORCE`` (set by ``run_all.py --force``) marks artifacts stale. With
+    ``$ASTROGEN_RUN_START`` (a Unix time, also set by ``run_all.py``) only artifacts built before
+    the run started are stale, so each is rebuilt once and then shared by the run's later
+    notebooks.
+    """
+    side = sidecar_path(path)
+    if not (Path(path).exists() and side.exists()):
+        return False
+    if os.environ.get("ASTROGEN_FORCE", "") in ("", "0"):
+        return True
+    run_start = os.environ.get("ASTROGEN_RUN_START")
+    return run_start is not None and side.stat().st_mtime >= float(run_start)
 
 
 def canonical_json(obj: Any) -> str:
@@ -113,7 +125,7 @@ def cached_arrays(
 ) -> dict[str, np.ndarray]:
     """Load the arrays built with ``params`` or build, save (atomically) and return them."""
     path = artifact_path(directory, name, params, ".npz")
-    if not force_rebuild() and sidecar_path(path).exists() and path.exists():
+    if is_cached(path):
         return load_npz(path)
     start = time.perf_counter()
     arrays = {k: np.asarray(v) for k, v in build().items()}
@@ -191,7 +203,7 @@ def cached_model(
     Returns:
         ``(module, sidecar record)``.
     """
-    if not force_rebuild() and sidecar_path(path).exists() and Path(path).exists():
+    if is_cached(path):
         return load_state(path, rebuild, params)
     start = time.perf_counter()
     module, config, extra = train()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogen.constants import KPC
+from astrogen.store import save_npz
 
 # A galaxy's median stellar radius lies between ~10 pc and ~1 Mpc; in metres that is
 # 3e17–3e22. Values far below mean the file is in kpc (or another unit), not SI.
@@ -60,8 +61,6 @@ def load_phase_space_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def save_phase_space_npz(path: str | Path, pos: np.ndarray, vel: np.ndarray) -> None:
     """Write a catalogue in the seed format (SI units), atomically."""
-    from astrogen.store import save_npz
-
     save_npz(Path(path), {"pos": np.asarray(pos), "vel": np.asarray(vel)})
 
 
