@@ -10,25 +10,15 @@ solves (positions/s), for the MAF and NSF families. Ratios are relative to MAF.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from timing import rate
 
 from astrogen.bijectors import RadialLogCompression
 from astrogen.dynamics import cbe_accelerations, neighbour_velocities, phase_space_gradients
 from astrogen.flows import fit_density
 from astrogen.sims.hernquist import HernquistSphere
-
-
-def rate(fn, count: int, repeats: int = 3) -> float:
-    """Best-of-``repeats`` items per second of ``fn()``, which processes ``count`` items."""
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return count / best
 
 
 def main() -> None:

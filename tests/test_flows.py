@@ -24,7 +24,9 @@ def _bijectors():
         RadialLogCompression(6, scale=2.0, start=0),
         RadialLogCompression(6, scale=0.5, start=3),
         TangentialVelocityPower(6, power=0.5, scale=1.3),
-        Chain(TangentialVelocityPower(6, 0.7, 2.0), RadialLogCompression(6, 1.5), Standardize(6, x)),
+        Chain(
+            TangentialVelocityPower(6, 0.7, 2.0), RadialLogCompression(6, 1.5), Standardize(6, x)
+        ),
     ]
 
 

@@ -53,6 +53,59 @@ class Standardize(Bijector):
     def config(self) -> dict:
         return {"name": "standardize", "features": self.features}
 
+    def to_dict(self) -> dict:
+        """The scaler as plain JSON: ``{"mean": [...], "std": [...]}``."""
+        return {"mean": self.shift.tolist(), "std": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Standardize:
+        """Inverse of :meth:`to_dict`."""
+        mean = torch.as_tensor(record["mean"], dtype=torch.float64)
+        std = torch.as_tensor(record["std"], dtype=torch.float64)
+        if mean.shape != std.shape or mean.ndim != 1 or not bool((std > 0).all()):
+            raise ValueError("a scaler needs equally long 'mean' and positive 'std' lists")
+        scaler = cls(len(mean))
+        scaler.shift.copy_(mean)
+        scaler.scale.copy_(std)
+        return scaler
+
+
+class BoundedLogit(Bijector):
+    r"""Map features bounded to :math:`(l_d, h_d)` onto the real line by a logit.
+
+    :math:`y_d = \log(x_d - l_d) - \log(h_d - x_d)` for bounded features (others pass), so
+    :math:`\log|\det J| = \sum_{d\,\rm bounded} \log(h_d - l_d) - \log(x_d - l_d) - \log(h_d - x_d)`.
+    Points on a bound are moved 10⁻⁹ of the range inside it.
+
+    Args:
+        bounds: one ``(low, high)`` per feature, or ``None`` for an unbounded one.
+    """
+
+    def __init__(self, bounds: list) -> None:
+        super().__init__()
+        self.bounds = [
+            None if b is None or b[0] is None else (float(b[0]), float(b[1])) for b in bounds
+        ]
+        lo = [b[0] if b else 0.0 for b in self.bounds]
+        hi = [b[1] if b else 1.0 for b in self.bounds]
+        self.register_buffer("low", torch.tensor(lo, dtype=torch.float64))
+        self.register_buffer("high", torch.tensor(hi, dtype=torch.float64))
+        self.register_buffer("mask", torch.tensor([b is not None for b in self.bounds]))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        width = self.high - self.low
+        xc = torch.minimum(torch.maximum(x, self.low + 1e-9 * width), self.high - 1e-9 * width)
+        y = torch.log(xc - self.low) - torch.log(self.high - xc)
+        ladj = torch.log(width) - torch.log(xc - self.low) - torch.log(self.high - xc)
+        return torch.where(self.mask, y, x), torch.where(self.mask, ladj, 0.0).sum(-1)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        x = self.low + (self.high - self.low) * torch.sigmoid(y)
+        return torch.where(self.mask, x, y)
+
+    def config(self) -> dict:
+        return {"name": "bounded_logit", "bounds": [list(b) if b else None for b in self.bounds]}
+
 
 class RadialLogCompression(Bijector):
     r"""Compress the radius of a 3-vector block logarithmically, keeping its direction.
@@ -124,7 +177,9 @@ class TangentialVelocityPower(Bijector):
     def __init__(self, features: int, power: float, scale: float, start: int = 0) -> None:
         super().__init__()
         if not 0 <= start <= features - 6:
-            raise ValueError(f"start={start} leaves no 6-D phase-space block in {features} features")
+            raise ValueError(
+                f"start={start} leaves no 6-D phase-space block in {features} features"
+            )
         if not power > 0:
             raise ValueError(f"power must be positive, got {power}")
         self.features, self.start = features, start
@@ -192,10 +247,12 @@ def bijector_from_config(config: dict) -> Bijector:
         return Chain(*(bijector_from_config(c) for c in kwargs["bijectors"]))
     if name == "standardize":
         return Standardize(**kwargs)
+    if name == "bounded_logit":
+        return BoundedLogit(**kwargs)
     if name == "radial_log":
         return RadialLogCompression(**kwargs)
     if name == "tangential_power":
         return TangentialVelocityPower(**kwargs)
     raise ValueError(
-        f"unknown bijector {name!r}; known: chain, standardize, radial_log, tangential_power"
+        f"unknown bijector {name!r}; known: chain, standardize, bounded_logit, radial_log, tangential_power"
     )

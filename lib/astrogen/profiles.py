@@ -63,11 +63,56 @@ _HERNQUIST_ACCEL = {
     "full": {"n_positions": 512, "n_velocities": 2048, "map_grid": 48},
 }
 
+_CLUSTERS_DATA = {
+    "smoke": {"n_train": 6_000, "n_test": 300},
+    "default": {"n_train": 1_000_000, "n_test": 4_000},
+    "full": {"n_train": 2_000_000, "n_test": 10_000},
+}
+_CLUSTERS_REFERENCE = {
+    "smoke": {"n_reference": 24, "walkers": 16, "mcmc_steps": 300, "mcmc_burn": 100},
+    "default": {"n_reference": 500, "walkers": 48, "mcmc_steps": 3_000, "mcmc_burn": 1_000},
+    "full": {"n_reference": 2_000, "walkers": 64, "mcmc_steps": 8_000, "mcmc_burn": 2_000},
+}
+_CLUSTERS_CINN = {
+    "smoke": {"blocks": 4, "hidden": 32, "clamp": 2.0, "epochs": 2, "batch_size": 512, "lr": 2e-3},
+    "default": {
+        "blocks": 12, "hidden": 128, "clamp": 2.0, "epochs": 6, "batch_size": 2048, "lr": 2e-3,
+    },
+    "full": {
+        "blocks": 12, "hidden": 128, "clamp": 2.0, "epochs": 250, "batch_size": 2048, "lr": 2e-3,
+    },
+}  # fmt: skip
+_CLUSTERS_MLP = {
+    "smoke": {"members": 7, "mlp_hidden": 32, "epochs_mse": 1, "epochs_mae": 1, "n_mlp_train": 3_000},
+    "default": {
+        "members": 7, "mlp_hidden": 128, "epochs_mse": 10, "epochs_mae": 10, "n_mlp_train": 30_000,
+    },
+    "full": {
+        "members": 7, "mlp_hidden": 128, "epochs_mse": 40, "epochs_mae": 40, "n_mlp_train": 500_000,
+    },
+}  # fmt: skip
+_CLUSTERS_MAPS = {
+    "smoke": {"n_maps": 1_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 1},
+    "default": {"n_maps": 20_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 8},
+    "full": {"n_maps": 100_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 40},
+}
+_CLUSTERS_CHECKS = {
+    "smoke": {"n_c2st": 4, "posterior_draws": 200},
+    "default": {"n_c2st": 24, "posterior_draws": 500},
+    "full": {"n_c2st": 100, "posterior_draws": 2_000},
+}
+
 NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "11_hernquist_data": [_HERNQUIST_DATA],
     "12_hernquist_flows": [_HERNQUIST_DATA, _HERNQUIST_FLOWS],
     "13_hernquist_accelerations": [_HERNQUIST_DATA, _HERNQUIST_FLOWS, _HERNQUIST_ACCEL],
-}
+    "21_clusters_simulation": [_CLUSTERS_DATA, _CLUSTERS_REFERENCE],
+    "22_clusters_posteriors": [
+        _CLUSTERS_DATA, _CLUSTERS_REFERENCE, _CLUSTERS_CINN, _CLUSTERS_MLP, _CLUSTERS_CHECKS,
+    ],
+    "23_clusters_sensitivity": [_CLUSTERS_DATA, _CLUSTERS_MLP],
+    "24_clusters_maps": [_CLUSTERS_DATA, _CLUSTERS_CINN, _CLUSTERS_MAPS, _CLUSTERS_CHECKS],
+}  # fmt: skip
 
 # Exact samplers must pass KS tests (p > 0.001, a 1-in-1000 false alarm per test) and
 # reproduce σ_r² within sampling errors (mean χ² per bin ≈ 1 for a correct sampler).
@@ -94,6 +139,59 @@ THRESHOLDS: dict[str, dict[str, dict[str, dict[str, float]]]] = {
         "default": {"upper": {"median_err_isotropic": 0.03}},
         "full": {"upper": {"median_err_isotropic": 0.03, "median_err_beta_half": 0.03}},
     },
+}
+
+
+# Sampler checks hold at every size: they test code, not training.
+_CLUSTERS_SIMULATION_CHECKS = {
+    "lower": {"likelihood_ks_p_min": 1e-3},
+    "upper": {"reference_coverage_max_dev": 0.08},
+}
+THRESHOLDS["21_clusters_simulation"] = {
+    "smoke": {
+        "lower": {"likelihood_ks_p_min": 1e-3},
+        "upper": {"reference_coverage_max_dev": 0.35, "rhat_p99": 1.5},
+    },
+    "default": {
+        "lower": {**_CLUSTERS_SIMULATION_CHECKS["lower"], "ess_min": 100.0},
+        "upper": {**_CLUSTERS_SIMULATION_CHECKS["upper"], "rhat_p99": 1.05},
+    },
+    "full": {
+        "lower": {**_CLUSTERS_SIMULATION_CHECKS["lower"], "ess_min": 200.0},
+        "upper": {"reference_coverage_max_dev": 0.05, "rhat_p99": 1.03},
+    },
+}
+
+# The science targets (default and full); smoke checks only that numbers are sane.
+_CLUSTERS_POSTERIOR_TARGETS = {
+    "upper": {
+        "c2st_accuracy_mean": 0.60,
+        "coverage_max_dev": 0.03,
+        "tarp_max_dev": 0.05,
+        "mae_ratio_cinn_max": 1.10,
+    }
+}
+_CLUSTERS_SENSITIVITY_TARGETS = {
+    "upper": {"n_targets_top_observable_uninformative": 0.0, "null_pairs_over_2sigma": 0.0}
+}
+_CLUSTERS_MAPS_TARGETS = {
+    "lower": {"nlp_gain_embedding": 0.1},
+    "upper": {"coverage_max_dev_maps_embedding": 0.03},
+}
+THRESHOLDS["22_clusters_posteriors"] = {
+    "smoke": {"upper": {"c2st_accuracy_mean": 1.0, "coverage_max_dev": 0.6, "tarp_max_dev": 0.6}},
+    "default": _CLUSTERS_POSTERIOR_TARGETS,
+    "full": _CLUSTERS_POSTERIOR_TARGETS,
+}
+THRESHOLDS["23_clusters_sensitivity"] = {
+    "smoke": {"upper": {"n_targets_top_observable_uninformative": 6.0}},
+    "default": _CLUSTERS_SENSITIVITY_TARGETS,
+    "full": _CLUSTERS_SENSITIVITY_TARGETS,
+}
+THRESHOLDS["24_clusters_maps"] = {
+    "smoke": {"upper": {"coverage_max_dev_maps_embedding": 0.6}},
+    "default": _CLUSTERS_MAPS_TARGETS,
+    "full": _CLUSTERS_MAPS_TARGETS,
 }
 
 
