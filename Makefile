@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_hernquist.py
+	$(PY) benchmarks/bench_clusters.py
 
 clean:
 	rm -rf data/runs data/metrics

@@ -28,10 +28,11 @@ from pathlib import Path
 import papermill as pm
 from tqdm.auto import tqdm
 
+from astrogen import paths
+
 ROOT = Path(__file__).resolve().parent
 NOTEBOOKS = ROOT / "notebooks"
 DATA = ROOT / "data"
-RESULTS = ROOT / "figures" / "RESULTS.md"
 STUDIES = {"1": "hernquist", "2": "clusters", "3": "balrog", "4": "anomaly", "5": "galforge"}
 RESERVED = {"profile", "seed"}
 
@@ -129,7 +130,8 @@ def load_metrics(profile: str, nb: Path) -> dict:
 
 
 def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: float) -> str:
-    """Markdown table of every notebook's headline metrics; written to figures/RESULTS.md.
+    """Markdown table of every notebook's headline metrics; written to figures/RESULTS.md
+    (``data/runs/smoke/RESULTS.md`` for the smoke profile, see :func:`astrogen.paths.results_table`).
 
     Notebooks not run this time keep the metrics of their last run of the same profile, marked
     as such, so ``--only`` never drops other studies from the table.
@@ -168,10 +170,10 @@ def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: flo
             prefix = head if i == 0 else "| | | | | "
             lines.append(prefix + f"| {k} | {v:.4g} |")
     text = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".md.tmp")
+    results = paths.results_table(profile)
+    tmp = results.with_suffix(".md.tmp")
     tmp.write_text(text)
-    os.replace(tmp, RESULTS)
+    os.replace(tmp, results)
     return text
 
 

@@ -15,6 +15,7 @@ from astrogen.io.clusters import ClusterTableError, load_cluster_tables, load_em
 from astrogen.mcmc import effective_sample_size, importance_resample, sample_ensemble, split_rhat
 from astrogen.regression import fit_mlp_ensemble
 from astrogen.sims.clusters import INFORMS, OBSERVABLES, TARGETS, ClusterSimulator, render_maps
+from astrogen.studies import clusters as study
 
 SIM = ClusterSimulator()
 
@@ -229,3 +230,21 @@ def test_cluster_table_loader_and_errors(tmp_path):
     np.testing.assert_allclose(emb[:, 0], [2.0, 4.0, 0.0])
     with pytest.raises(ClusterTableError, match="no embedding for 1 cluster"):
         load_embeddings(tmp_path / "emb.npy", tmp_path / "names.npy", np.array(["a", "z"]))
+    real = tmp_path / "real"
+    real.mkdir()
+    ids = [f"c{i}" for i in range(10)]
+    _write(real / "X.csv", "id,lx\n" + "".join(f"{k},{i}\n" for i, k in enumerate(ids)))
+    _write(real / "Y.csv", "id,mass\n" + "".join(f"{k},{14 + i / 10}\n" for i, k in enumerate(ids)))
+    np.save(real / "emb.npy", np.arange(10.0)[::-1, None] * [1.0, 2.0])
+    np.save(real / "names.npy", np.array([f"{k}.png" for k in ids[::-1]]))
+    source = {
+        "data_source": str(real), "x_columns": ["lx"], "y_columns": ["mass"], "id_column": "id",
+        "embeddings": "emb.npy", "embedding_names": "names.npy",
+    }  # fmt: skip
+    d = study.real_dataset(source, n_test=2, seed=0)
+    assert d["x"].shape == (8, 3) and d["test_x"].shape == (2, 3)
+    for k, row in zip(
+        d["test_ids"], d["test_x"], strict=True
+    ):  # embedding rows follow the file names
+        i = ids.index(k)
+        np.testing.assert_allclose(row, [i, i, 2 * i])

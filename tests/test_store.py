@@ -92,3 +92,22 @@ def test_checkpoint_with_other_parameters_is_refused(tmp_path):
 def test_param_hash_is_order_independent():
     assert store.param_hash({"a": 1, "b": [1, 2]}) == store.param_hash({"b": [1, 2], "a": 1})
     assert store.param_hash({"a": 1}) != store.param_hash({"a": 2})
+
+
+def test_random_stream_after_cached_model_does_not_depend_on_the_cache(tmp_path):
+    path = tmp_path / "net.pt"
+
+    def train():
+        net = torch.nn.Linear(2, 3)  # consumes the global RNG
+        torch.randn(100)
+        return net, {"in": 2, "out": 3}, {}
+
+    def rebuild(cfg):
+        return torch.nn.Linear(cfg["in"], cfg["out"])
+
+    draws = []
+    for _ in range(2):  # first call trains, second loads
+        torch.manual_seed(0)
+        store.cached_model(path, {"lr": 1e-3}, train, rebuild)
+        draws.append(torch.randn(5))
+    torch.testing.assert_close(draws[0], draws[1])

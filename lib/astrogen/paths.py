@@ -13,7 +13,6 @@ ROOT = Path(os.environ.get("ASTROGEN_ROOT") or Path(__file__).resolve().parents[
 DATA = ROOT / "data"
 FIGURES = ROOT / "figures"
 NOTEBOOKS = ROOT / "notebooks"
-RESULTS_TABLE = FIGURES / "RESULTS.md"
 
 
 def dataset_dir(study: str) -> Path:
@@ -36,9 +35,26 @@ def metrics_dir(profile: str) -> Path:
     return _ensure(DATA / "metrics" / profile)
 
 
-def figure_dir(study: str) -> Path:
-    """``figures/<study>/``: PNG figures."""
+def _profile(profile: str | None) -> str:
+    return profile or os.environ.get("ASTROGEN_PROFILE", "default")
+
+
+def figure_dir(study: str, profile: str | None = None) -> Path:
+    """``figures/<study>/``: PNG figures — for ``smoke`` runs (and the tests)
+    ``data/runs/smoke/figures/<study>/`` instead, so they never overwrite the committed figures.
+
+    ``profile`` defaults to ``$ASTROGEN_PROFILE`` (else ``default``).
+    """
+    if _profile(profile) == "smoke":
+        return _ensure(runs_dir("smoke") / "figures" / study)
     return _ensure(FIGURES / study)
+
+
+def results_table(profile: str | None = None) -> Path:
+    """``figures/RESULTS.md``, or ``data/runs/smoke/RESULTS.md`` for ``smoke`` runs."""
+    if _profile(profile) == "smoke":
+        return runs_dir("smoke") / "RESULTS.md"
+    return _ensure(FIGURES) / "RESULTS.md"
 
 
 def _ensure(path: Path) -> Path:

@@ -85,21 +85,52 @@ _CLUSTERS_CINN = {
 _CLUSTERS_MLP = {
     "smoke": {"members": 7, "mlp_hidden": 32, "epochs_mse": 1, "epochs_mae": 1, "n_mlp_train": 3_000},
     "default": {
-        "members": 7, "mlp_hidden": 128, "epochs_mse": 10, "epochs_mae": 10, "n_mlp_train": 30_000,
+        "members": 7, "mlp_hidden": 128, "epochs_mse": 10, "epochs_mae": 10, "n_mlp_train": 100_000,
     },
     "full": {
         "members": 7, "mlp_hidden": 128, "epochs_mse": 40, "epochs_mae": 40, "n_mlp_train": 500_000,
     },
 }  # fmt: skip
 _CLUSTERS_MAPS = {
-    "smoke": {"n_maps": 1_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 1},
-    "default": {"n_maps": 20_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 8},
-    "full": {"n_maps": 100_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 40},
-}
+    "smoke": {"n_maps": 1_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 1,
+              "map_epochs": 2, "map_batch_size": 256, "map_lr": 5e-4},
+    "default": {"n_maps": 20_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 8,
+                "map_epochs": 80, "map_batch_size": 256, "map_lr": 5e-4},
+    "full": {"n_maps": 100_000, "map_size": 64, "exposure": 1.0, "ae_latent": 16, "ae_epochs": 40,
+             "map_epochs": 200, "map_batch_size": 256, "map_lr": 5e-4},
+}  # fmt: skip
 _CLUSTERS_CHECKS = {
     "smoke": {"n_c2st": 4, "posterior_draws": 200},
     "default": {"n_c2st": 24, "posterior_draws": 500},
     "full": {"n_c2st": 100, "posterior_draws": 2_000},
+}
+_BALROG_INJECTIONS = {
+    "smoke": {"n_injections": 8_000, "repeats": 4},
+    "default": {"n_injections": 600_000, "repeats": 4},
+    "full": {"n_injections": 1_800_000, "repeats": 4},
+}
+_BALROG_FIXED = {
+    "smoke": {"n_fixed_galaxies": 3, "n_fixed_injections": 40},
+    "default": {"n_fixed_galaxies": 24, "n_fixed_injections": 300},
+    "full": {"n_fixed_galaxies": 60, "n_fixed_injections": 1_000},
+}
+_BALROG_GAN = {  # the seed's cWGAN-GP: noise 8, 5 critic steps, Adam 1e-4, betas (0.5, 0.999)
+    "smoke": {"noise_dim": 8, "gan_width": 32, "generator_steps": 40, "critic_steps": 5,
+              "gan_batch": 256, "gan_lr": 1e-4},
+    "default": {"noise_dim": 8, "gan_width": 64, "generator_steps": 8_000, "critic_steps": 5,
+                "gan_batch": 256, "gan_lr": 1e-4},
+    "full": {"noise_dim": 8, "gan_width": 128, "generator_steps": 100_000, "critic_steps": 5,
+             "gan_batch": 512, "gan_lr": 1e-4},
+}  # fmt: skip
+_BALROG_FLOW = {
+    "smoke": {"flow_transforms": 2, "flow_hidden": 32, "flow_epochs": 1},
+    "default": {"flow_transforms": 5, "flow_hidden": 128, "flow_epochs": 30},
+    "full": {"flow_transforms": 8, "flow_hidden": 256, "flow_epochs": 100},
+}
+_BALROG_CLASSIFIER = {
+    "smoke": {"classifier_epochs": 1},
+    "default": {"classifier_epochs": 30},
+    "full": {"classifier_epochs": 60},
 }
 
 NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
@@ -112,6 +143,11 @@ NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     ],
     "23_clusters_sensitivity": [_CLUSTERS_DATA, _CLUSTERS_MLP],
     "24_clusters_maps": [_CLUSTERS_DATA, _CLUSTERS_CINN, _CLUSTERS_MAPS, _CLUSTERS_CHECKS],
+    "31_balrog_injections": [_BALROG_INJECTIONS, _BALROG_FIXED],
+    "32_balrog_training": [_BALROG_INJECTIONS, _BALROG_GAN, _BALROG_FLOW, _BALROG_CLASSIFIER],
+    "33_balrog_evaluation": [
+        _BALROG_INJECTIONS, _BALROG_FIXED, _BALROG_GAN, _BALROG_FLOW, _BALROG_CLASSIFIER,
+    ],
 }  # fmt: skip
 
 # Exact samplers must pass KS tests (p > 0.001, a 1-in-1000 false alarm per test) and
@@ -203,6 +239,15 @@ def current_profile(profile: str | None = None) -> str:
     return profile
 
 
+# Parameters that choose the data (a real catalogue instead of the simulator) rather than sizes;
+# they are the same in every profile and default to the simulator.
+DATA_PARAMETERS = {
+    "22_clusters_posteriors": (
+        "data_source", "x_columns", "y_columns", "id_column", "embeddings", "embedding_names",
+    ),
+}  # fmt: skip
+
+
 def parameter_names(notebook: str) -> list[str]:
     """The profile-driven parameter names of ``notebook`` (besides ``profile`` and ``seed``)."""
     if notebook not in NOTEBOOKS:
@@ -230,3 +275,41 @@ def resolve(notebook: str, profile: str | None = None, **overrides: Any) -> dict
 def thresholds(notebook: str, profile: str | None = None) -> dict[str, dict[str, float]]:
     """``{"upper": {...}, "lower": {...}}`` quality bounds for the notebook under ``profile``."""
     return THRESHOLDS.get(notebook, {}).get(current_profile(profile), {})
+
+
+# The simulated survey must match its specification at any size (10σ depths within 0.05 mag of
+# the specified ranges); with enough injections, faint-end errors must widen by ≥ 10 % from the
+# best to the worst observing conditions.
+_BALROG_DEPTHS = {
+    "lower": {f"depth_min_{b}": lo - 0.05 for b, lo in (("r", 23.9), ("i", 23.3), ("z", 22.6))},
+    "upper": {f"depth_max_{b}": hi + 0.05 for b, hi in (("r", 24.7), ("i", 24.1), ("z", 23.4))},
+}
+_BALROG_INJECTION_CHECKS = {
+    "lower": {
+        **_BALROG_DEPTHS["lower"],
+        **{f"width_ratio_bad_over_good_{b}": 1.1 for b in ("r", "i", "z")},
+    },
+    "upper": _BALROG_DEPTHS["upper"],
+}
+THRESHOLDS["31_balrog_injections"] = {
+    "smoke": _BALROG_DEPTHS,
+    "default": _BALROG_INJECTION_CHECKS,
+    "full": _BALROG_INJECTION_CHECKS,
+}
+
+# The issue's targets for the seed's emulator (the cWGAN-GP); the flow peer is reported only.
+_BALROG_EMULATOR_TARGETS = {
+    "upper": {
+        **{f"w1_ratio_gan_{b}": 3.0 for b in ("r", "i", "z")},
+        **{f"w1_ratio_bin_max_gan_{b}": 5.0 for b in ("r", "i", "z")},
+        **{f"fixed_spread_ratio_gan_{b}": 1.2 for b in ("r", "i", "z")},
+        "c2st_auc_gan": 0.56,
+        "detection_ece": 0.02,
+    },
+    "lower": {f"fixed_spread_ratio_gan_{b}": 0.8 for b in ("r", "i", "z")},
+}
+THRESHOLDS["33_balrog_evaluation"] = {
+    "smoke": {"upper": {"detection_ece": 0.5, "c2st_auc_gan": 1.0}},
+    "default": _BALROG_EMULATOR_TARGETS,
+    "full": _BALROG_EMULATOR_TARGETS,
+}

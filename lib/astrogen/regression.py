@@ -15,7 +15,8 @@ from astrogen.bijectors import Standardize
 from astrogen.train import split_indices, train_likelihood
 
 
-def _mlp(n_in: int, n_out: int, hidden: int, layers: int) -> nn.Sequential:
+def mlp(n_in: int, n_out: int, hidden: int, layers: int) -> nn.Sequential:
+    """Fully connected SiLU network (N, n_in) → (N, n_out) with ``layers`` hidden layers."""
     mods: list[nn.Module] = []
     for k in range(layers):
         mods += [nn.Linear(n_in if k == 0 else hidden, hidden), nn.SiLU()]
@@ -31,7 +32,7 @@ class MLPEnsemble(nn.Module):
         self.x_norm = Standardize.from_dict(config["x_scaler"])
         self.y_norm = Standardize.from_dict(config["y_scaler"])
         self.members = nn.ModuleList(
-            _mlp(config["inputs"], config["outputs"], config["hidden"], config["layers"])
+            mlp(config["inputs"], config["outputs"], config["hidden"], config["layers"])
             for _ in range(config["members"])
         )
 

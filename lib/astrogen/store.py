@@ -203,10 +203,13 @@ def cached_model(
     Returns:
         ``(module, sidecar record)``.
     """
-    if is_cached(path):
-        return load_state(path, rebuild, params)
-    start = time.perf_counter()
-    module, config, extra = train()
+    # Training and rebuilding draw from a forked RNG, so whatever the caller samples next is the
+    # same whether the model was just trained or loaded from the cache.
+    with torch.random.fork_rng():
+        if is_cached(path):
+            return load_state(path, rebuild, params)
+        start = time.perf_counter()
+        module, config, extra = train()
     wall = round(time.perf_counter() - start, 3)
     save_state(path, module, params, config, wall_s=wall, **extra)
     return module, json.loads(sidecar_path(path).read_text())

@@ -15,7 +15,7 @@ import torch
 from astrogen import paths, store
 from astrogen.autoencoder import Autoencoder, fit_autoencoder
 from astrogen.inn import PosteriorEstimator, fit_posterior
-from astrogen.io.clusters import load_cluster_tables
+from astrogen.io.clusters import load_cluster_tables, load_embeddings
 from astrogen.mcmc import effective_sample_size, importance_resample, sample_ensemble, split_rhat
 from astrogen.regression import MLPEnsemble, fit_mlp_ensemble
 from astrogen.sims.clusters import BOUNDS, TARGETS, ClusterSimulator, render_maps
@@ -63,19 +63,30 @@ def dataset(params: dict, seed: int, source: dict | None = None) -> dict[str, np
 
 
 def real_dataset(source: dict, n_test: int, seed: int) -> dict[str, np.ndarray]:
-    """A real cluster table split into training and held-out rows (see :func:`dataset`)."""
+    """A real cluster table split into training and held-out rows (see :func:`dataset`).
+
+    ``source`` holds ``data_source`` (a directory with ``X.csv``, ``Y.csv``, optional
+    ``meta.csv``), ``x_columns``, ``y_columns``, ``id_column`` and optionally ``embeddings`` and
+    ``embedding_names`` (``.npy`` files in that directory), whose rows are appended to x.
+    """
     directory = Path(source["data_source"])
     meta = directory / "meta.csv"
     table = load_cluster_tables(
         directory / "X.csv", directory / "Y.csv", source["x_columns"], source["y_columns"],
         id_column=source.get("id_column"), meta_csv=meta if meta.exists() else None,
     )  # fmt: skip
-    perm = np.random.default_rng([seed, 6]).permutation(len(table.x))
+    x = table.x
+    if source.get("embeddings"):  # the seed's image embeddings, matched to rows by file name
+        emb = load_embeddings(
+            directory / source["embeddings"], directory / source["embedding_names"], table.ids
+        )
+        x = np.concatenate([x, emb], axis=1)
+    perm = np.random.default_rng([seed, 6]).permutation(len(x))
     n_test = min(n_test, len(perm) // 5)
     test, train = perm[:n_test], perm[n_test:]
     return {
-        "theta": table.theta[train], "x": table.x[train], "test_theta": table.theta[test],
-        "test_x": table.x[test], "test_ids": table.ids[test],
+        "theta": table.theta[train], "x": x[train], "test_theta": table.theta[test],
+        "test_x": x[test], "test_ids": table.ids[test],
     }  # fmt: skip
 
 
@@ -127,9 +138,14 @@ def posterior_for(
 ) -> tuple[PosteriorEstimator, dict]:
     """The cINN of ``variant`` — ``scalars`` (7 observables, full training set of ``source``,
     see :func:`dataset`), or on the maps subset: ``maps_scalars``, ``maps_embedding`` (+ the
-    autoencoder latent), ``maps_joint`` (+ a conv summary trained jointly). Cached; returns
+    autoencoder latent), ``maps_joint`` (+ a conv summary trained jointly), these with
+    ``map_epochs``, ``map_batch_size``, ``map_lr`` in place of ``epochs``, ``batch_size``, ``lr``. Cached; returns
     ``(estimator, sidecar record)``."""
     hp = _pick(params, CINN_KEYS)
+    if variant != "scalars":
+        hp.update(
+            epochs=params["map_epochs"], batch_size=params["map_batch_size"], lr=params["map_lr"]
+        )
     key = {**hp, "variant": variant, "seed": seed, "source": source}
     if variant == "scalars":
         key.update(_pick(params, DATA_KEYS))

@@ -1,0 +1,279 @@
+r"""Study 3 pipeline: mini-Balrog injections → emulators (cWGAN-GP, flow) and detection model.
+
+The emulated quantity, per band, is the shift of an asinh magnitude (Lupton, Gunn & Szalay 1999)
+
+.. math:: μ(f) = \mathrm{ZP} - 2.5\log_{10} b - \tfrac{2.5}{\ln 10}\,\mathrm{asinh}\big(f / 2b\big),
+          \qquad Δμ = μ(f_{\rm obs}) - μ(f_{\rm true}),
+
+which equals the Pogson magnitude for f ≫ b and stays finite for the faint detections whose
+measured flux scatters to zero or below. The softening b is the flux of magnitude
+:data:`SOFTENING_MAG` (≈ the 1σ Kron-aperture noise of the survey).
+
+Injections are split by deep galaxy *and* by sky region (cells of :data:`REGION_DEG` degrees):
+a row belongs to a split only if both its galaxy and its cell do, so neither a galaxy's repeat
+injections nor a patch of sky is shared between training and evaluation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from astrogen import paths, store
+from astrogen.classifier import ProbabilityClassifier, fit_classifier
+from astrogen.flows import DensityEstimator, fit_density
+from astrogen.gan import ConditionalWGAN, fit_cwgan_gp
+from astrogen.metrics import wasserstein_1d
+from astrogen.sims.balrog import (
+    BANDS,
+    ZERO_POINT,
+    DeepCatalogue,
+    SurveyFootprint,
+    inject_fixed,
+    run_injections,
+    sample_deep_catalogue,
+)  # fmt: skip
+
+STUDY = "balrog"
+SOFTENING_MAG = 26.5
+REGION_DEG = 1.0
+SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
+CONDITIONS = [f"psf_fwhm_{b}" for b in BANDS] + [f"sky_sigma_{b}" for b in BANDS]
+TRUTHS = [f"true_mag_{b}" for b in BANDS]
+DELTAS = [f"dmu_{b}" for b in BANDS]
+INJECTION_KEYS = ("n_injections", "repeats")
+
+
+def asinh_mag(flux: np.ndarray) -> np.ndarray:
+    """μ(f) of the module docstring, any shape, flux in zero-point-30 units."""
+    b = 10 ** (-0.4 * (SOFTENING_MAG - ZERO_POINT))
+    return ZERO_POINT - 2.5 * np.log10(b) - 2.5 / np.log(10) * np.arcsinh(flux / (2 * b))
+
+
+def split_labels(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """'train' / 'val' / 'test' per row, or '' where galaxy and sky cell disagree."""
+    rng = np.random.default_rng([seed, 31])
+    names = np.array(list(SPLITS))
+    cuts = np.cumsum(list(SPLITS.values()))[:-1]
+
+    def assign(keys: np.ndarray) -> np.ndarray:
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return names[np.searchsorted(cuts, rng.random(len(unique)), side="right")][inverse]
+
+    by_galaxy = assign(frame["deep_id"].to_numpy())
+    cell = np.floor(frame["ra"].to_numpy() / REGION_DEG) * 1000 + np.floor(
+        frame["dec"].to_numpy() / REGION_DEG
+    )
+    by_region = assign(cell)
+    return np.where(by_galaxy == by_region, by_galaxy, "")
+
+
+def with_derived_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``dmu_<band>`` (Δμ, NaN if undetected) to an injection catalogue."""
+    out = frame.copy()
+    for b in BANDS:
+        true_flux = 10 ** (-0.4 * (out[f"true_mag_{b}"] - ZERO_POINT))
+        out[f"dmu_{b}"] = asinh_mag(out[f"obs_flux_{b}"]) - asinh_mag(true_flux)
+    return out
+
+
+def injections(params: dict, seed: int, progress: bool = True) -> pd.DataFrame:
+    """The cached injection catalogue with Δμ and a ``split`` column (see :func:`split_labels`)."""
+    key = {**{k: params[k] for k in INJECTION_KEYS}, "seed": seed, "footprint_seed": seed}
+
+    def build() -> dict[str, np.ndarray]:
+        frame = run_injections(
+            params["n_injections"], seed, SurveyFootprint(seed), repeats=params["repeats"],
+            progress=progress,
+        )  # fmt: skip
+        arrays = {c: frame[c].to_numpy() for c in frame.columns}
+        arrays["injections_per_second"] = np.array(frame.attrs["injections_per_second"])
+        return arrays
+
+    arrays = store.cached_arrays(paths.dataset_dir(STUDY), "injections", key, build)
+    rate = float(arrays.pop("injections_per_second"))
+    frame = with_derived_columns(pd.DataFrame(arrays))
+    frame["split"] = split_labels(frame, seed)
+    frame.attrs["injections_per_second"] = rate
+    return frame
+
+
+def emulator_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detected rows as (Δμ (N, 3), conditions (N, 6), true magnitudes (N, 3))."""
+    det = frame[frame["detected"].astype(bool)]
+    return det[DELTAS].to_numpy(), det[CONDITIONS].to_numpy(), det[TRUTHS].to_numpy()
+
+
+GAN_KEYS = ("noise_dim", "gan_width", "generator_steps", "critic_steps", "gan_batch", "gan_lr")
+FLOW_KEYS = ("flow_transforms", "flow_hidden", "flow_epochs")
+CLASSIFIER_KEYS = ("classifier_epochs",)
+
+
+def _pick(params: dict, keys: tuple[str, ...]) -> dict:
+    return {k: params[k] for k in keys}
+
+
+def w1_per_band(emulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """1-D Wasserstein distance per column between (N, 3) and (M, 3) samples, shape (3,)."""
+    return np.array([wasserstein_1d(emulated[:, k], observed[:, k]) for k in range(3)])
+
+
+def gan_for(params: dict, seed: int, progress: bool = True) -> tuple[ConditionalWGAN, dict]:
+    """The cWGAN-GP on detected training injections; the kept generator state is the one with
+    the lowest summed per-band W1 of Δμ (emulated vs observed) on the validation split."""
+    key = {**_pick(params, INJECTION_KEYS), **_pick(params, GAN_KEYS), "seed": seed}
+
+    def train():
+        frame = injections(params, seed)
+        y, c, t = emulator_arrays(frame[frame["split"] == "train"])
+        y_val, c_val, t_val = emulator_arrays(frame[frame["split"] == "val"])
+        gen = torch.Generator().manual_seed(seed)
+
+        def validation_w1(model: ConditionalWGAN) -> float:
+            gen.manual_seed(seed)  # the same noise at every evaluation
+            return float(w1_per_band(model.sample(c_val, t_val, generator=gen), y_val).sum())
+
+        model = fit_cwgan_gp(
+            y, c, t, validation_score=validation_w1, noise_dim=params["noise_dim"],
+            width=params["gan_width"], generator_steps=params["generator_steps"],
+            critic_steps=params["critic_steps"], batch_size=params["gan_batch"],
+            lr=params["gan_lr"], seed=seed, progress=progress,
+        )  # fmt: skip
+        return model, model.config, {"history": model.history}
+
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "cwgan_gp", key, ".pt")
+    return store.cached_model(path, key, train, ConditionalWGAN)
+
+
+def flow_for(params: dict, seed: int, progress: bool = True) -> tuple[DensityEstimator, dict]:
+    """The conditional spline flow q(Δμ | conditions, true magnitudes) on the same rows."""
+    key = {**_pick(params, INJECTION_KEYS), **_pick(params, FLOW_KEYS), "seed": seed}
+
+    def train():
+        frame = injections(params, seed)
+        y, c, t = emulator_arrays(frame[frame["split"] == "train"])
+        est = fit_density(
+            torch.as_tensor(y), torch.as_tensor(np.concatenate([c, t], 1)), family="nsf",
+            transforms=params["flow_transforms"], hidden=(params["flow_hidden"],) * 2,
+            epochs=params["flow_epochs"], batch_size=1024, seed=seed, progress=progress,
+        )  # fmt: skip
+        return est, est.config, {"history": est.history.to_dict()}
+
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "flow_nsf", key, ".pt")
+    return store.cached_model(path, key, train, DensityEstimator.from_config)
+
+
+def detection_for(
+    params: dict, seed: int, progress: bool = True
+) -> tuple[ProbabilityClassifier, dict]:
+    """p(detected | conditions, true magnitudes) on all training injections."""
+    key = {**_pick(params, INJECTION_KEYS), **_pick(params, CLASSIFIER_KEYS), "seed": seed}
+
+    def train():
+        frame = injections(params, seed)
+        rows = frame[frame["split"] == "train"]
+        clf = fit_classifier(
+            rows[CONDITIONS + TRUTHS].to_numpy(), rows["detected"].to_numpy().astype(int),
+            epochs=params["classifier_epochs"], seed=seed, progress=progress,
+        )  # fmt: skip
+        return clf, clf.config, {"history": clf.history.to_dict()}
+
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "detection", key, ".pt")
+    return store.cached_model(path, key, train, ProbabilityClassifier)
+
+
+def emulate(model, c: np.ndarray, t: np.ndarray, seed: int) -> np.ndarray:
+    """One emulated Δμ (N, 3) per row from the cWGAN-GP or the flow, seeded."""
+    torch.manual_seed(seed)
+    if isinstance(model, ConditionalWGAN):
+        return model.sample(c, t)
+    return model.sample(1, np.concatenate([c, t], 1))[0].numpy()
+
+
+FIXED_KEYS = ("n_fixed_galaxies", "n_fixed_injections")
+
+
+def fixed_input_injections(params: dict, seed: int) -> dict[str, np.ndarray]:
+    """Repeat injections of single test galaxies at single positions: p(Δμ | fixed input).
+
+    ``n_fixed_galaxies`` galaxies of the test split with 20 < i < 23.5 (mostly detected) are each
+    injected ``n_fixed_injections`` times at the position of one of their test injections.
+    Returns ``galaxy`` (index per row), ``conditions`` (n, 6), ``truths`` (n, 3), ``dmu`` (n, 3),
+    ``detected`` (n,).
+    """
+    key = {**_pick(params, INJECTION_KEYS), **_pick(params, FIXED_KEYS), "seed": seed}
+
+    def build() -> dict[str, np.ndarray]:
+        frame = injections(params, seed, progress=False)
+        test = frame[(frame["split"] == "test") & frame["true_mag_i"].between(20.0, 23.5)]
+        first = test.drop_duplicates("deep_id")
+        rng = np.random.default_rng([seed, 33])
+        chosen = first.iloc[rng.choice(len(first), params["n_fixed_galaxies"], replace=False)]
+        footprint, deep, parts = SurveyFootprint(seed), deep_catalogue(params, seed), []
+        for g, row in enumerate(tqdm(chosen.itertuples(), total=len(chosen), desc="fixed input")):
+            galaxy = deep.take(np.flatnonzero(deep.deep_id == row.deep_id))
+            out = inject_fixed(galaxy, row.ra, row.dec, params["n_fixed_injections"],
+                               seed=seed * 1000 + g, footprint=footprint)  # fmt: skip
+            out = with_derived_columns(out)
+            out["galaxy"] = g
+            parts.append(out)
+        rows = pd.concat(parts, ignore_index=True)
+        return {
+            "galaxy": rows["galaxy"].to_numpy(), "conditions": rows[CONDITIONS].to_numpy(),
+            "truths": rows[TRUTHS].to_numpy(), "dmu": rows[DELTAS].to_numpy(),
+            "detected": rows["detected"].to_numpy().astype(bool),
+        }  # fmt: skip
+
+    return store.cached_arrays(paths.dataset_dir(STUDY), "fixed_input", key, build)
+
+
+def deep_catalogue(params: dict, seed: int) -> DeepCatalogue:
+    """The deep-field catalogue exactly as :func:`run_injections` drew it (its first draws)."""
+    n_deep = -(-params["n_injections"] // params["repeats"])
+    return sample_deep_catalogue(n_deep, np.random.default_rng(seed))
+
+
+def robust_summary(delta: np.ndarray) -> dict[str, float]:
+    """Median (bias), 1.4826 × MAD (robust width) and the fraction beyond 3 robust widths."""
+    med = np.median(delta)
+    width = 1.4826 * np.median(np.abs(delta - med))
+    return {"bias": med, "width": width, "tail": float(np.mean(np.abs(delta - med) > 3 * width))}
+
+
+def condition_bins(c: np.ndarray, t: np.ndarray, band: int, edges: dict) -> np.ndarray:
+    """Bin label per row for ``band``: true-magnitude quartile × PSF half × sky-noise half.
+
+    ``edges`` (from :func:`bin_edges`) fixes the bin boundaries so every sample uses the same.
+    """
+    mag = np.searchsorted(edges["mag"][band], t[:, band])
+    psf = (c[:, band] > edges["psf"][band]).astype(int)
+    sky = (c[:, 3 + band] > edges["sky"][band]).astype(int)
+    return mag * 4 + psf * 2 + sky
+
+
+def bin_edges(c: np.ndarray, t: np.ndarray) -> dict:
+    """Quartiles of the true magnitude and medians of PSF and sky noise, per band."""
+    return {
+        "mag": [np.quantile(t[:, b], [0.25, 0.5, 0.75]) for b in range(3)],
+        "psf": [np.median(c[:, b]) for b in range(3)],
+        "sky": [np.median(c[:, 3 + b]) for b in range(3)],
+    }
+
+
+def binned_summary(
+    x: np.ndarray, delta: np.ndarray, centres: np.ndarray, half_width: float = 0.25,
+    min_count: int = 30,
+) -> pd.DataFrame:  # fmt: skip
+    """:func:`robust_summary` of ``delta`` in windows ``|x − centre| < half_width``; NaN rows
+    where fewer than ``min_count`` points fall in a window. Index: the centres."""
+    x, delta = np.asarray(x), np.asarray(delta)
+    rows = []
+    for c in centres:
+        sel = np.abs(x - c) < half_width
+        empty = {"bias": np.nan, "width": np.nan, "tail": np.nan}
+        rows.append(
+            {**(robust_summary(delta[sel]) if sel.sum() >= min_count else empty), "n": sel.sum()}
+        )
+    return pd.DataFrame(rows, index=pd.Index(centres, name="centre"))
