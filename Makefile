@@ -28,6 +28,7 @@ lint: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_hernquist.py
 	$(PY) benchmarks/bench_clusters.py
+	$(PY) benchmarks/bench_balrog.py
 
 clean:
 	rm -rf data/runs data/metrics

@@ -83,7 +83,9 @@ def sample_ensemble(
     accepted = np.zeros(p)
     kept = []
     gamma0 = 2.38 / np.sqrt(2 * d)
-    for step in tqdm(range(burn + n_steps), desc="MCMC", disable=not progress, leave=False):
+    for step in tqdm(
+        range(burn + n_steps), desc="MCMC", disable=not progress, leave=False, mininterval=2
+    ):
         gamma = 1.0 if step % 10 == 9 else gamma0
         for active, other in (halves, halves[::-1]):
             m = len(active)

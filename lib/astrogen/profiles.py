@@ -114,13 +114,18 @@ _BALROG_FIXED = {
     "default": {"n_fixed_galaxies": 24, "n_fixed_injections": 300},
     "full": {"n_fixed_galaxies": 60, "n_fixed_injections": 1_000},
 }
+_BALROG_EVAL = {  # a condition bin is "populated" with at least this many test detections per half
+    "smoke": {"min_bin_count": 10},
+    "default": {"min_bin_count": 100},
+    "full": {"min_bin_count": 200},
+}
 _BALROG_GAN = {  # the seed's cWGAN-GP: noise 8, 5 critic steps, Adam 1e-4, betas (0.5, 0.999)
     "smoke": {"noise_dim": 8, "gan_width": 32, "generator_steps": 40, "critic_steps": 5,
-              "gan_batch": 256, "gan_lr": 1e-4},
-    "default": {"noise_dim": 8, "gan_width": 64, "generator_steps": 8_000, "critic_steps": 5,
-                "gan_batch": 256, "gan_lr": 1e-4},
+              "gan_batch": 256, "gan_lr": 1e-4, "gan_ema": 0.9},
+    "default": {"noise_dim": 8, "gan_width": 64, "generator_steps": 12_000, "critic_steps": 5,
+                "gan_batch": 256, "gan_lr": 1e-4, "gan_ema": 0.999},
     "full": {"noise_dim": 8, "gan_width": 128, "generator_steps": 100_000, "critic_steps": 5,
-             "gan_batch": 512, "gan_lr": 1e-4},
+             "gan_batch": 512, "gan_lr": 1e-4, "gan_ema": 0.999},
 }  # fmt: skip
 _BALROG_FLOW = {
     "smoke": {"flow_transforms": 2, "flow_hidden": 32, "flow_epochs": 1},
@@ -147,6 +152,7 @@ NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "32_balrog_training": [_BALROG_INJECTIONS, _BALROG_GAN, _BALROG_FLOW, _BALROG_CLASSIFIER],
     "33_balrog_evaluation": [
         _BALROG_INJECTIONS, _BALROG_FIXED, _BALROG_GAN, _BALROG_FLOW, _BALROG_CLASSIFIER,
+        _BALROG_EVAL,
     ],
 }  # fmt: skip
 
@@ -245,6 +251,8 @@ DATA_PARAMETERS = {
     "22_clusters_posteriors": (
         "data_source", "x_columns", "y_columns", "id_column", "embeddings", "embedding_names",
     ),
+    "32_balrog_training": ("data_source", "columns"),
+    "33_balrog_evaluation": ("data_source", "columns"),
 }  # fmt: skip
 
 

@@ -468,7 +468,9 @@ def inject(
     half = stamp_size / 2 + NEIGHBOUR_MARGIN
     area = (2 * half * PIXEL_SCALE / 60) ** 2  # arcmin²
     results = []
-    bar = tqdm(total=n, desc="injections", unit="inj", disable=not progress, leave=False)
+    bar = tqdm(
+        total=n, desc="injections", unit="inj", disable=not progress, leave=False, mininterval=2
+    )
     for start in range(0, n, batch_size):
         batch = slice(start, min(start + batch_size, n))
         b = batch.stop - batch.start

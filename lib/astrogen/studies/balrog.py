@@ -25,9 +25,12 @@ from astrogen import paths, store
 from astrogen.classifier import ProbabilityClassifier, fit_classifier
 from astrogen.flows import DensityEstimator, fit_density
 from astrogen.gan import ConditionalWGAN, fit_cwgan_gp
+from astrogen.io.balrog import load_balrog_catalogue
 from astrogen.metrics import wasserstein_1d
 from astrogen.sims.balrog import (
     BANDS,
+    FWHM_PER_SIGMA,
+    PIXEL_SCALE,
     ZERO_POINT,
     DeepCatalogue,
     SurveyFootprint,
@@ -79,8 +82,20 @@ def with_derived_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def injections(params: dict, seed: int, progress: bool = True) -> pd.DataFrame:
-    """The cached injection catalogue with Δμ and a ``split`` column (see :func:`split_labels`)."""
+def injections(
+    params: dict, seed: int, source: dict | None = None, progress: bool = True
+) -> pd.DataFrame:
+    """The injection catalogue with Δμ and a ``split`` column (see :func:`split_labels`).
+
+    ``source`` ``None`` runs (or loads the cached) mini-Balrog; otherwise it names a real
+    catalogue: ``{"path": file, "columns": {...}}`` with the keyword arguments of
+    :func:`~astrogen.io.balrog.load_balrog_catalogue` (``true_flux_columns``,
+    ``obs_flux_columns``, ``detected_column``, ``condition_columns``, ``deep_id_column``,
+    ``position_columns``, ``zero_point``). Conditions must be named as :data:`CONDITIONS`; the
+    split needs ``deep_id_column`` and ``position_columns``.
+    """
+    if source is not None:
+        return real_injections(source, seed)
     key = {**{k: params[k] for k in INJECTION_KEYS}, "seed": seed, "footprint_seed": seed}
 
     def build() -> dict[str, np.ndarray]:
@@ -100,15 +115,59 @@ def injections(params: dict, seed: int, progress: bool = True) -> pd.DataFrame:
     return frame
 
 
+def real_injections(source: dict, seed: int) -> pd.DataFrame:
+    """A real Balrog-style catalogue in the study's columns, with Δμ and the split."""
+    columns = source["columns"]
+    if not columns.get("deep_id_column") or not columns.get("position_columns"):
+        raise ValueError(
+            f"{source['path']}: the split by galaxy and sky region needs 'deep_id_column' and "
+            "'position_columns' (ra, dec in degrees) in the columns mapping"
+        )
+    frame = load_balrog_catalogue(source["path"], **columns)
+    missing = [c for c in CONDITIONS + TRUTHS if c not in frame]
+    if missing:
+        raise ValueError(
+            f"{source['path']}: the emulators need the conditions {CONDITIONS} and true r, i, z "
+            f"fluxes; missing after loading: {missing}"
+        )
+    frame = with_derived_columns(frame)
+    frame["split"] = split_labels(frame, seed)
+    frame.attrs["injections_per_second"] = float("nan")
+    return frame
+
+
+def error_scale(c: np.ndarray, t: np.ndarray) -> np.ndarray:
+    r"""Expected Δμ scale per band (N, 3) from conditions c (N, 6) and true magnitudes t (N, 3).
+
+    The asinh-magnitude error of a background-limited point source,
+
+    .. math:: s = \frac{2.5}{\ln 10}\,\frac{σ_F}{\sqrt{F^2 + 4b^2}}, \qquad
+              σ_F = σ_{\rm sky}\sqrt{4π}\,σ_{\rm psf},
+
+    plus 0.01 mag in quadrature. The emulators model Δμ / s: dividing out the known noise
+    scaling leaves a near-standard target whose shape, not its 100-fold range in width, has to be
+    learned. It is a fixed invertible map given the inputs, so nothing is lost.
+    """
+    sigma_psf = c[:, :3] / FWHM_PER_SIGMA / PIXEL_SCALE
+    sigma_flux = c[:, 3:] * np.sqrt(4 * np.pi) * sigma_psf
+    flux = 10 ** (-0.4 * (t - ZERO_POINT))
+    b = 10 ** (-0.4 * (SOFTENING_MAG - ZERO_POINT))
+    s = 2.5 / np.log(10) * sigma_flux / np.sqrt(flux**2 + 4 * b**2)
+    return np.sqrt(s**2 + 0.01**2)
+
+
 def emulator_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detected rows as (Δμ (N, 3), conditions (N, 6), true magnitudes (N, 3))."""
     det = frame[frame["detected"].astype(bool)]
     return det[DELTAS].to_numpy(), det[CONDITIONS].to_numpy(), det[TRUTHS].to_numpy()
 
 
-GAN_KEYS = ("noise_dim", "gan_width", "generator_steps", "critic_steps", "gan_batch", "gan_lr")
+GAN_KEYS = (
+    "noise_dim", "gan_width", "generator_steps", "critic_steps", "gan_batch", "gan_lr", "gan_ema",
+)  # fmt: skip
 FLOW_KEYS = ("flow_transforms", "flow_hidden", "flow_epochs")
 CLASSIFIER_KEYS = ("classifier_epochs",)
+TARGET = "dmu / error_scale"  # what the emulators model (part of their cache keys)
 
 
 def _pick(params: dict, keys: tuple[str, ...]) -> dict:
@@ -120,26 +179,37 @@ def w1_per_band(emulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return np.array([wasserstein_1d(emulated[:, k], observed[:, k]) for k in range(3)])
 
 
-def gan_for(params: dict, seed: int, progress: bool = True) -> tuple[ConditionalWGAN, dict]:
+def gan_for(
+    params: dict, seed: int, source: dict | None = None, progress: bool = True
+) -> tuple[ConditionalWGAN, dict]:
     """The cWGAN-GP on detected training injections; the kept generator state is the one with
     the lowest summed per-band W1 of Δμ (emulated vs observed) on the validation split."""
-    key = {**_pick(params, INJECTION_KEYS), **_pick(params, GAN_KEYS), "seed": seed}
+    key = {
+        **_pick(params, INJECTION_KEYS),
+        **_pick(params, GAN_KEYS),
+        "seed": seed,
+        "target": TARGET,
+    }
+    if source is not None:
+        key["source"] = source
 
     def train():
-        frame = injections(params, seed)
+        frame = injections(params, seed, source)
         y, c, t = emulator_arrays(frame[frame["split"] == "train"])
         y_val, c_val, t_val = emulator_arrays(frame[frame["split"] == "val"])
+        scale_val = error_scale(c_val, t_val)
         gen = torch.Generator().manual_seed(seed)
 
         def validation_w1(model: ConditionalWGAN) -> float:
             gen.manual_seed(seed)  # the same noise at every evaluation
-            return float(w1_per_band(model.sample(c_val, t_val, generator=gen), y_val).sum())
+            emulated = model.sample(c_val, t_val, generator=gen) * scale_val
+            return float(w1_per_band(emulated, y_val).sum())
 
         model = fit_cwgan_gp(
-            y, c, t, validation_score=validation_w1, noise_dim=params["noise_dim"],
+            y / error_scale(c, t), c, t, validation_score=validation_w1, noise_dim=params["noise_dim"],
             width=params["gan_width"], generator_steps=params["generator_steps"],
             critic_steps=params["critic_steps"], batch_size=params["gan_batch"],
-            lr=params["gan_lr"], seed=seed, progress=progress,
+            lr=params["gan_lr"], ema_decay=params["gan_ema"], seed=seed, progress=progress,
         )  # fmt: skip
         return model, model.config, {"history": model.history}
 
@@ -147,15 +217,24 @@ def gan_for(params: dict, seed: int, progress: bool = True) -> tuple[Conditional
     return store.cached_model(path, key, train, ConditionalWGAN)
 
 
-def flow_for(params: dict, seed: int, progress: bool = True) -> tuple[DensityEstimator, dict]:
+def flow_for(
+    params: dict, seed: int, source: dict | None = None, progress: bool = True
+) -> tuple[DensityEstimator, dict]:
     """The conditional spline flow q(Δμ | conditions, true magnitudes) on the same rows."""
-    key = {**_pick(params, INJECTION_KEYS), **_pick(params, FLOW_KEYS), "seed": seed}
+    key = {
+        **_pick(params, INJECTION_KEYS),
+        **_pick(params, FLOW_KEYS),
+        "seed": seed,
+        "target": TARGET,
+    }
+    if source is not None:
+        key["source"] = source
 
     def train():
-        frame = injections(params, seed)
+        frame = injections(params, seed, source)
         y, c, t = emulator_arrays(frame[frame["split"] == "train"])
         est = fit_density(
-            torch.as_tensor(y), torch.as_tensor(np.concatenate([c, t], 1)), family="nsf",
+            torch.as_tensor(y / error_scale(c, t)), torch.as_tensor(np.concatenate([c, t], 1)), family="nsf",
             transforms=params["flow_transforms"], hidden=(params["flow_hidden"],) * 2,
             epochs=params["flow_epochs"], batch_size=1024, seed=seed, progress=progress,
         )  # fmt: skip
@@ -166,13 +245,15 @@ def flow_for(params: dict, seed: int, progress: bool = True) -> tuple[DensityEst
 
 
 def detection_for(
-    params: dict, seed: int, progress: bool = True
+    params: dict, seed: int, source: dict | None = None, progress: bool = True
 ) -> tuple[ProbabilityClassifier, dict]:
     """p(detected | conditions, true magnitudes) on all training injections."""
     key = {**_pick(params, INJECTION_KEYS), **_pick(params, CLASSIFIER_KEYS), "seed": seed}
+    if source is not None:
+        key["source"] = source
 
     def train():
-        frame = injections(params, seed)
+        frame = injections(params, seed, source)
         rows = frame[frame["split"] == "train"]
         clf = fit_classifier(
             rows[CONDITIONS + TRUTHS].to_numpy(), rows["detected"].to_numpy().astype(int),
@@ -185,11 +266,14 @@ def detection_for(
 
 
 def emulate(model, c: np.ndarray, t: np.ndarray, seed: int) -> np.ndarray:
-    """One emulated Δμ (N, 3) per row from the cWGAN-GP or the flow, seeded."""
+    """One emulated Δμ (N, 3) per row from the cWGAN-GP or the flow (which model Δμ divided by
+    :func:`error_scale`), seeded."""
     torch.manual_seed(seed)
     if isinstance(model, ConditionalWGAN):
-        return model.sample(c, t)
-    return model.sample(1, np.concatenate([c, t], 1))[0].numpy()
+        scaled = model.sample(c, t)
+    else:
+        scaled = model.sample(1, np.concatenate([c, t], 1))[0].numpy()
+    return scaled * error_scale(c, t)
 
 
 FIXED_KEYS = ("n_fixed_galaxies", "n_fixed_injections")

@@ -1,0 +1,131 @@
+"""Study-3 models and bookkeeping: gradient penalty, cWGAN-GP checkpointing, calibration, splits."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from astrogen.classifier import expected_calibration_error, fit_classifier, reliability_curve
+from astrogen.gan import ConditionalWGAN, fit_cwgan_gp, gradient_penalty
+from astrogen.studies import balrog as study
+
+
+def test_gradient_penalty_on_critics_with_known_gradients():
+    real, fake = torch.randn(64, 2), torch.randn(64, 2)
+    eps = torch.rand(64, 1)
+    # Linear critic a·y: the gradient is a everywhere, so the penalty is (|a| - 1)^2 = 16.
+    a = torch.tensor([3.0, 4.0])
+    assert gradient_penalty(lambda y: y @ a, real, fake, eps).item() == pytest.approx(16.0)
+    # |y|²/2: the gradient at the interpolate ŷ is ŷ itself; with real = fake the penalty is
+    # the mean of (|y| - 1)^2.
+    gp = gradient_penalty(lambda y: 0.5 * (y**2).sum(1), real, real, eps)
+    assert gp.item() == pytest.approx(((real.norm(dim=1) - 1) ** 2).mean().item(), rel=1e-5)
+
+
+def test_cwgan_gp_keeps_the_generator_with_the_best_validation_score():
+    rng = np.random.default_rng(0)
+    c, t = rng.normal(size=(500, 2)), rng.normal(size=(500, 1))
+    y = t + 0.1 * np.exp(c[:, :1]) * rng.normal(size=(500, 1))
+    scores = iter([3.0, 1.0, 2.0, 4.0])
+    states = []
+
+    def score(model: ConditionalWGAN) -> float:
+        states.append({k: v.clone() for k, v in model.generator.state_dict().items()})
+        return next(scores)
+
+    model = fit_cwgan_gp(y, c, t, validation_score=score, width=16, generator_steps=8,
+                         eval_every=2, progress=False)  # fmt: skip
+    assert model.history["step"] == [2, 4, 6, 8] and model.history["best_step"] == 4
+    for k, v in model.generator.state_dict().items():
+        torch.testing.assert_close(v, states[1][k])
+    out = model.sample(c, t)
+    assert out.shape == (500, 1) and np.isfinite(out).all()
+    rebuilt = ConditionalWGAN(model.config)
+    rebuilt.load_state_dict(model.state_dict())
+    gen = torch.Generator().manual_seed(1)
+    first = rebuilt.sample(c, t, generator=gen)
+    np.testing.assert_allclose(first, model.sample(c, t, generator=gen.manual_seed(1)))
+
+
+def test_expected_calibration_error_of_calibrated_and_miscalibrated_predictions():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=200_000)
+    y = rng.uniform(size=p.size) < p
+    assert expected_calibration_error(p, y) < 0.01
+    # Reporting p² for events of probability p: the mean gap is E[p - p²] = 1/6.
+    assert expected_calibration_error(p**2, y) == pytest.approx(1 / 6, abs=0.01)
+    mean_p, freq, counts = reliability_curve(p, y, bins=10)
+    assert counts.sum() == p.size and np.all(np.diff(mean_p) > 0)
+    np.testing.assert_allclose(freq, mean_p, atol=0.01)
+
+
+def test_classifier_learns_a_known_probability():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(20_000, 1))
+    p_true = 1 / (1 + np.exp(-2 * x[:, 0]))
+    y = (rng.uniform(size=len(x)) < p_true).astype(int)
+    clf = fit_classifier(x, y, hidden=32, layers=2, epochs=8, progress=False)
+    assert np.abs(clf.predict_proba(x) - p_true).mean() < 0.03
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        fit_classifier(x, y + 1, progress=False)
+
+
+def test_asinh_magnitude_matches_pogson_when_bright_and_stays_finite_when_faint():
+    mag = np.array([18.0, 21.0])
+    flux = 10 ** (-0.4 * (mag - 30.0))
+    np.testing.assert_allclose(study.asinh_mag(flux), mag, atol=1e-3)
+    assert np.isfinite(study.asinh_mag(np.array([0.0, -5.0]))).all()
+    assert np.all(np.diff(study.asinh_mag(np.linspace(-50, 50, 11))) < 0)
+
+
+def test_splits_share_neither_galaxies_nor_sky_cells():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "deep_id": rng.integers(0, 2000, 20_000), "ra": rng.uniform(40, 50, 20_000),
+        "dec": rng.uniform(-35, -25, 20_000),
+    })  # fmt: skip
+    split = study.split_labels(frame, seed=0)
+    cells = np.floor(frame["ra"] / study.REGION_DEG) * 1000 + np.floor(
+        frame["dec"] / study.REGION_DEG
+    )
+    for key in (frame["deep_id"], cells):
+        kept = split != ""
+        owners = pd.Series(split[kept]).groupby(key[kept].to_numpy()).nunique()
+        assert owners.max() == 1
+    assert set(split) == {"train", "val", "test", ""}
+
+
+def test_a_real_catalogue_goes_through_the_same_pipeline(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 400
+    table = {
+        "ID": rng.integers(0, 100, n),
+        "RA": rng.uniform(40, 44, n),
+        "DEC": rng.uniform(-30, -26, n),
+    }
+    for b in "riz":
+        true = rng.uniform(50, 500, n)
+        table[f"TRUE_{b}"] = true
+        table[f"FLUX_{b}"] = true + rng.normal(0, 20, n)
+        table[f"FWHM_{b}"] = rng.uniform(0.8, 1.2, n)
+        table[f"SKY_{b}"] = rng.uniform(1, 2, n)
+    table["FLAG"] = rng.integers(0, 2, n)
+    pd.DataFrame(table).to_csv(tmp_path / "balrog.csv", index=False)
+    columns = {
+        "true_flux_columns": {b: f"TRUE_{b}" for b in "riz"},
+        "obs_flux_columns": {b: f"FLUX_{b}" for b in "riz"},
+        "detected_column": "FLAG",
+        "condition_columns": {
+            **{f"psf_fwhm_{b}": f"FWHM_{b}" for b in "riz"},
+            **{f"sky_sigma_{b}": f"SKY_{b}" for b in "riz"},
+        },
+        "deep_id_column": "ID",
+        "position_columns": ("RA", "DEC"),
+    }
+    frame = study.injections({}, 0, {"path": str(tmp_path / "balrog.csv"), "columns": columns})
+    y, c, t = study.emulator_arrays(frame)
+    assert y.shape == (int(table["FLAG"].sum()), 3) and c.shape[1] == 6 and t.shape[1] == 3
+    assert set(frame["split"]) <= {"train", "val", "test", ""}
+    with pytest.raises(ValueError, match="deep_id_column"):
+        study.injections({}, 0, {"path": str(tmp_path / "balrog.csv"),
+                                 "columns": {**columns, "deep_id_column": None}})  # fmt: skip
