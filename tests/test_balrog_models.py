@@ -64,7 +64,7 @@ def test_classifier_learns_a_known_probability():
     x = rng.normal(size=(20_000, 1))
     p_true = 1 / (1 + np.exp(-2 * x[:, 0]))
     y = (rng.uniform(size=len(x)) < p_true).astype(int)
-    clf = fit_classifier(x, y, hidden=32, layers=2, epochs=8, progress=False)
+    clf = fit_classifier(x, y, hidden=32, layers=2, epochs=30, progress=False)
     assert np.abs(clf.predict_proba(x) - p_true).mean() < 0.03
     with pytest.raises(ValueError, match="only 0 and 1"):
         fit_classifier(x, y + 1, progress=False)
