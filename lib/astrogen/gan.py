@@ -14,7 +14,7 @@ measure of sample quality, so :func:`fit_cwgan_gp` keeps the generator state wit
 validation score of a caller-supplied sample-quality metric.
 
 All inputs and outputs are standardised inside the model with scalers stored as JSON in
-``config``.
+``config`` (outputs by median and MAD, robust to heavy tails).
 """
 
 from __future__ import annotations
@@ -96,6 +96,14 @@ class ConditionalWGAN(nn.Module):
         return torch.cat(out).numpy()
 
 
+def _robust_scaler(y: np.ndarray) -> dict:
+    """Median and 1.4826 × MAD per column as a JSON scaler: heavy tails (e.g. blends) must not
+    squeeze the core of the distribution, where the 1-Lipschitz critic has to resolve widths."""
+    median = np.median(y, axis=0)
+    mad = 1.4826 * np.median(np.abs(y - median), axis=0)
+    return {"mean": median.tolist(), "std": np.maximum(mad, 1e-12).tolist()}
+
+
 def gradient_penalty(
     critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
     eps: torch.Tensor,
@@ -151,7 +159,7 @@ def fit_cwgan_gp(
         "outputs": y.shape[1], "width": width, "trunk_layers": trunk_layers,
         "c_scaler": Standardize(c.shape[1], tensors[1]).to_dict(),
         "t_scaler": Standardize(t.shape[1], tensors[2]).to_dict(),
-        "y_scaler": Standardize(y.shape[1], tensors[0]).to_dict(),
+        "y_scaler": _robust_scaler(arrays[0]),
     }  # fmt: skip
     model = ConditionalWGAN(config)
     yn = model.y_norm(tensors[0])[0].float()

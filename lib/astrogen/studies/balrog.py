@@ -167,7 +167,7 @@ GAN_KEYS = (
 )  # fmt: skip
 FLOW_KEYS = ("flow_transforms", "flow_hidden", "flow_epochs")
 CLASSIFIER_KEYS = ("classifier_epochs",)
-TARGET = "dmu / error_scale"  # what the emulators model (part of their cache keys)
+TARGET = "dmu / error_scale, robust output scaler"  # what the emulators model (cache keys)
 
 
 def _pick(params: dict, keys: tuple[str, ...]) -> dict:
