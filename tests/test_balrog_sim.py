@@ -230,3 +230,15 @@ def test_loader_refuses_unknown_formats_and_missing_readers(tmp_path):
             (tmp_path / name).touch()
             with pytest.raises(BalrogCatalogueError, match=f"needs {modules[0]}"):
                 _load(tmp_path / name)
+
+
+def test_parquet_and_fits_catalogues_load_like_the_csv(tmp_path):
+    from astropy.table import Table
+
+    csv = _write(tmp_path)
+    frame = pd.read_csv(csv)
+    frame.to_parquet(tmp_path / "balrog.parquet")
+    Table.from_pandas(frame).write(tmp_path / "balrog.fits")
+    expected = _load(csv)
+    for name in ("balrog.parquet", "balrog.fits"):
+        pd.testing.assert_frame_equal(_load(tmp_path / name), expected, check_dtype=False)
