@@ -174,6 +174,14 @@ def _pick(params: dict, keys: tuple[str, ...]) -> dict:
     return {k: params[k] for k in keys}
 
 
+def _model_key(params: dict, keys: tuple[str, ...], seed: int, source: dict | None) -> dict:
+    """Cache key of a model trained on the injections: their parameters, its own, the data."""
+    key = {**_pick(params, INJECTION_KEYS), **_pick(params, keys), "seed": seed}
+    if source is not None:  # absent for the simulator, so simulated keys stay as they were
+        key["source"] = source
+    return key
+
+
 def w1_per_band(emulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """1-D Wasserstein distance per column between (N, 3) and (M, 3) samples, shape (3,)."""
     return np.array([wasserstein_1d(emulated[:, k], observed[:, k]) for k in range(3)])
@@ -184,14 +192,7 @@ def gan_for(
 ) -> tuple[ConditionalWGAN, dict]:
     """The cWGAN-GP on detected training injections; the kept generator state is the one with
     the lowest summed per-band W1 of Δμ (emulated vs observed) on the validation split."""
-    key = {
-        **_pick(params, INJECTION_KEYS),
-        **_pick(params, GAN_KEYS),
-        "seed": seed,
-        "target": TARGET,
-    }
-    if source is not None:
-        key["source"] = source
+    key = {**_model_key(params, GAN_KEYS, seed, source), "target": TARGET}
 
     def train():
         frame = injections(params, seed, source)
@@ -206,7 +207,8 @@ def gan_for(
             return float(w1_per_band(emulated, y_val).sum())
 
         model = fit_cwgan_gp(
-            y / error_scale(c, t), c, t, validation_score=validation_w1, noise_dim=params["noise_dim"],
+            y / error_scale(c, t), c, t, validation_score=validation_w1,
+            noise_dim=params["noise_dim"],
             width=params["gan_width"], generator_steps=params["generator_steps"],
             critic_steps=params["critic_steps"], batch_size=params["gan_batch"],
             lr=params["gan_lr"], ema_decay=params["gan_ema"], seed=seed, progress=progress,
@@ -221,20 +223,14 @@ def flow_for(
     params: dict, seed: int, source: dict | None = None, progress: bool = True
 ) -> tuple[DensityEstimator, dict]:
     """The conditional spline flow q(Δμ | conditions, true magnitudes) on the same rows."""
-    key = {
-        **_pick(params, INJECTION_KEYS),
-        **_pick(params, FLOW_KEYS),
-        "seed": seed,
-        "target": TARGET,
-    }
-    if source is not None:
-        key["source"] = source
+    key = {**_model_key(params, FLOW_KEYS, seed, source), "target": TARGET}
 
     def train():
         frame = injections(params, seed, source)
         y, c, t = emulator_arrays(frame[frame["split"] == "train"])
         est = fit_density(
-            torch.as_tensor(y / error_scale(c, t)), torch.as_tensor(np.concatenate([c, t], 1)), family="nsf",
+            torch.as_tensor(y / error_scale(c, t)), torch.as_tensor(np.concatenate([c, t], 1)),
+            family="nsf",
             transforms=params["flow_transforms"], hidden=(params["flow_hidden"],) * 2,
             epochs=params["flow_epochs"], batch_size=1024, seed=seed, progress=progress,
         )  # fmt: skip
@@ -248,9 +244,7 @@ def detection_for(
     params: dict, seed: int, source: dict | None = None, progress: bool = True
 ) -> tuple[ProbabilityClassifier, dict]:
     """p(detected | conditions, true magnitudes) on all training injections."""
-    key = {**_pick(params, INJECTION_KEYS), **_pick(params, CLASSIFIER_KEYS), "seed": seed}
-    if source is not None:
-        key["source"] = source
+    key = _model_key(params, CLASSIFIER_KEYS, seed, source)
 
     def train():
         frame = injections(params, seed, source)
