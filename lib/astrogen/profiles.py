@@ -137,6 +137,29 @@ _BALROG_CLASSIFIER = {
     "default": {"classifier_epochs": 30},
     "full": {"classifier_epochs": 60},
 }
+_ANOMALY_SKY = {
+    "smoke": {"n_train": 512, "n_val": 128, "n_test": 128},
+    "default": {"n_train": 12_000, "n_val": 1_000, "n_test": 1_000},
+    "full": {"n_train": 50_000, "n_val": 4_000, "n_test": 4_000},
+}
+_ANOMALY_SUITES = {
+    "smoke": {"n_suite": 48},
+    "default": {"n_suite": 500},
+    "full": {"n_suite": 2_000},
+}
+# the seed's GANomaly: latent 128, Adam 2e-4, β1 0.5, batch 64; width scaled to the CPU budget
+_ANOMALY_MODEL = {
+    "smoke": {"width": 8, "latent": 32, "epochs": 1, "batch_size": 64, "lr": 2e-4, "beta1": 0.5},
+    "default": {"width": 32, "latent": 128, "epochs": 12, "batch_size": 64, "lr": 2e-4,
+                "beta1": 0.5},
+    "full": {"width": 64, "latent": 128, "epochs": 30, "batch_size": 64, "lr": 2e-4,
+             "beta1": 0.5},
+}  # fmt: skip
+_ANOMALY_RATING = {
+    "smoke": {"n_boot": 100, "n_tsne": 200},
+    "default": {"n_boot": 1_000, "n_tsne": 1_500},
+    "full": {"n_boot": 2_000, "n_tsne": 3_000},
+}
 
 NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "11_hernquist_data": [_HERNQUIST_DATA],
@@ -154,6 +177,9 @@ NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
         _BALROG_INJECTIONS, _BALROG_FIXED, _BALROG_GAN, _BALROG_FLOW, _BALROG_CLASSIFIER,
         _BALROG_EVAL,
     ],
+    "41_anomaly_sky_and_suites": [_ANOMALY_SKY, _ANOMALY_SUITES],
+    "42_anomaly_training": [_ANOMALY_SKY, _ANOMALY_MODEL],
+    "43_anomaly_rating": [_ANOMALY_SKY, _ANOMALY_SUITES, _ANOMALY_MODEL, _ANOMALY_RATING],
 }  # fmt: skip
 
 # Exact samplers must pass KS tests (p > 0.001, a 1-in-1000 false alarm per test) and
@@ -253,6 +279,9 @@ DATA_PARAMETERS = {
     ),
     "32_balrog_training": ("data_source", "columns"),
     "33_balrog_evaluation": ("data_source", "columns"),
+    "41_anomaly_sky_and_suites": ("data_source",),
+    "42_anomaly_training": ("data_source",),
+    "43_anomaly_rating": ("data_source",),
 }  # fmt: skip
 
 
@@ -321,3 +350,39 @@ THRESHOLDS["33_balrog_evaluation"] = {
     "default": _BALROG_EMULATOR_TARGETS,
     "full": _BALROG_EMULATOR_TARGETS,
 }
+
+
+# The simulated survey and the photometry must agree at any size: sky σ measured from the stamp
+# borders within 5 % of the truth (×3 in the noise suite at s = 1), Petrosian magnitudes 0–0.1 mag
+# fainter than the total (the Petrosian aperture misses the outer wings).
+_ANOMALY_SIMULATION_CHECKS = {
+    "lower": {"border_sigma_ratio": 0.95, "noise_suite_sigma_ratio_s1": 2.85,
+              "petrosian_minus_true_mag": 0.0},
+    "upper": {"border_sigma_ratio": 1.05, "noise_suite_sigma_ratio_s1": 3.15,
+              "petrosian_minus_true_mag": 0.1},
+}  # fmt: skip
+THRESHOLDS["41_anomaly_sky_and_suites"] = {p: _ANOMALY_SIMULATION_CHECKS for p in PROFILES}
+# Scores must not depend on the batch (BatchNorm in eval mode) at any size.
+THRESHOLDS["42_anomaly_training"] = {
+    p: {"upper": {"score_batch_max_abs_diff": 1e-6}} for p in PROFILES
+}
+_SUITE_NAMES = ("compact", "bulgy", "colours", "smooth", "particles", "psf", "noise")
+_PHYSICAL = _SUITE_NAMES[:5]
+_FAITHFUL = {  # a faithful simulation (s = 0) must rate like the sky
+    "lower": {f"auroc_s0_{s}": 0.45 for s in _SUITE_NAMES},
+    "upper": {f"auroc_s0_{s}": 0.55 for s in _SUITE_NAMES},
+}
+THRESHOLDS["43_anomaly_rating"] = {
+    "smoke": {  # 48 suite vs 128 sky images: the AUROC's standard error is ≈ 0.05
+        "lower": {f"auroc_s0_{s}": 0.2 for s in _SUITE_NAMES},
+        "upper": {f"auroc_s0_{s}": 0.8 for s in _SUITE_NAMES},
+    },
+    "default": _FAITHFUL,
+    # The detection targets; not reached at the default CPU budget (notebook 43,
+    # figures/RESULTS.md), so they are the paper-scale profile's.
+    "full": {
+        "lower": {**_FAITHFUL["lower"], **{f"auroc_s1_{s}": 0.9 for s in _PHYSICAL},
+                  **{f"spearman_{s}": 0.9 for s in _PHYSICAL}},
+        "upper": _FAITHFUL["upper"],
+    },
+}  # fmt: skip

@@ -1,0 +1,95 @@
+"""Galaxy cutout folders in the seed's layout, read into (N, 3, H, W) float32 RGB in [0, 1].
+
+The GANomaly seed (Jin et al. 2024) expects ::
+
+    <name>/train/0.normal/*.png         observed images the detector learns ("normal")
+    <name>/test/0.normal/*.png          held-out observed images (the score's reference)
+    <name>/test/1.abnormal/*.png        images to rate (e.g. one simulation suite)
+
+PNG and JPEG are read with Pillow; every image must be RGB of the expected size. Errors name the
+file and what was expected. :func:`write_image_folder` writes the same layout (PNG), e.g. to
+hand the simulated sky to other code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from astrogen import store
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+LAYOUT = {
+    "train": ("train", "0.normal"),
+    "test_normal": ("test", "0.normal"),
+    "test_abnormal": ("test", "1.abnormal"),
+}
+
+
+class ImageFolderError(ValueError):
+    """A cutout folder is missing, empty, or holds an image the loader cannot accept."""
+
+
+def load_images(folder: Path | str, size: int = 64) -> tuple[np.ndarray, list[str]]:
+    """Every PNG/JPEG in ``folder`` (sorted by name): ((N, 3, size, size) float32, file names)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageFolderError(f"{folder}: no such directory")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise ImageFolderError(f"{folder}: no images (expected files ending in {EXTENSIONS})")
+    out = np.empty((len(files), 3, size, size), np.float32)
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                image.load()
+                mode, shape = image.mode, image.size
+                pixels = np.asarray(image)
+        except (UnidentifiedImageError, OSError) as err:
+            raise ImageFolderError(f"{path}: not a readable PNG/JPEG image ({err})") from err
+        if mode != "RGB":
+            raise ImageFolderError(f"{path}: image mode {mode!r}; expected 'RGB' (3 colour bands)")
+        if shape != (size, size):
+            raise ImageFolderError(
+                f"{path}: image is {shape[0]}×{shape[1]} pixels; expected {size}×{size}"
+            )
+        out[i] = pixels.transpose(2, 0, 1) / np.float32(255)
+    return out, [p.name for p in files]
+
+
+def load_image_folder(root: Path | str, size: int = 64) -> dict[str, np.ndarray]:
+    """The three sets of the seed layout under ``root``: keys of :data:`LAYOUT`, plus
+    ``<key>_names``. ``train`` is required; an empty or missing test folder gives 0 images."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ImageFolderError(f"{root}: no such directory (expected the seed's folder layout)")
+    out: dict[str, np.ndarray] = {}
+    for key, parts in LAYOUT.items():
+        folder = root.joinpath(*parts)
+        has_images = folder.is_dir() and any(
+            p.suffix.lower() in EXTENSIONS for p in folder.iterdir()
+        )
+        if key == "train" or has_images:
+            images, names = load_images(folder, size)
+        else:
+            images, names = np.empty((0, 3, size, size), np.float32), []
+        out[key], out[f"{key}_names"] = images, np.array(names)
+    return out
+
+
+def write_image_folder(root: Path | str, sets: dict[str, np.ndarray]) -> Path:
+    """Write (N, 3, H, W) RGB arrays in [0, 1] under the :data:`LAYOUT` keys as 8-bit PNGs."""
+    root = Path(root)
+    for key, images in sets.items():
+        if key not in LAYOUT:
+            raise KeyError(f"unknown set {key!r}; choose from {sorted(LAYOUT)}")
+        folder = root.joinpath(*LAYOUT[key])
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
+        for i, rgb in enumerate(pixels):
+            store.atomic_write(
+                folder / f"{key}_{i:06d}.png", lambda tmp, a=rgb: Image.fromarray(a).save(tmp, "PNG")
+            )
+    return root

@@ -1,0 +1,269 @@
+r"""Study 4 pipeline: observed sky and simulation suites → GANomaly → ratings.
+
+Images travel as 8-bit RGB (N, 3, 64, 64) ``uint8``, exactly what the seed's PNG cutouts hold;
+the network sees them mapped to [−1, 1]. Classic morphology (:mod:`astrogen.morphology`) is
+measured on the r-band flux image before the colour stretch, as a survey pipeline would.
+
+Splits: the sky's train / validation / test images come from one stream, every suite from its
+own (``[seed, 42, suite index]``), and the same stream is reused at every severity of a suite
+(common random numbers), so severities differ only by their defect. Training sees only the
+sky's train split; checkpoint selection and the score's normalisation only its validation split;
+the held-out test split is what suites are compared with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+from tqdm.auto import tqdm
+
+from astrogen import morphology, paths, store
+from astrogen.ganomaly import GANomaly, fit_ganomaly, percentile_scores
+from astrogen.io.anomaly import load_image_folder, load_images
+from astrogen.sims.anomaly import (
+    PIXEL_SCALE,
+    SUITES,
+    ZERO_POINT,
+    render_sky,
+    render_suite,
+    to_rgb,
+)  # fmt: skip
+
+STUDY = "anomaly"
+SEVERITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
+PHYSICAL = ("compact", "bulgy", "colours", "smooth", "particles")
+NUISANCE = ("psf", "noise")
+SKY_KEYS = ("n_train", "n_val", "n_test")
+SUITE_KEYS = ("n_suite",)
+MODEL_KEYS = ("width", "latent", "epochs", "batch_size", "lr", "beta1")
+R_BAND = 1
+_SEP = "__"  # npz key separator: <set>__<column>
+
+
+def _pick(params: dict, keys: tuple[str, ...]) -> dict:
+    return {k: params[k] for k in keys}
+
+
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """g, r, i nanomaggies (N, 3, H, W) → 8-bit RGB (N, 3, H, W) uint8, as in a PNG cutout."""
+    return np.round(to_rgb(images) * 255).astype(np.uint8)
+
+
+def to_network(pixels: np.ndarray) -> np.ndarray:
+    """8-bit (or [0, 1] float) RGB → float32 in [−1, 1], the generator's tanh range."""
+    x = np.asarray(pixels, np.float32)
+    if np.asarray(pixels).dtype == np.uint8:
+        x = x / 255
+    return 2 * x - 1
+
+
+def _measured(images: np.ndarray, truth: pd.DataFrame, progress: bool) -> dict[str, np.ndarray]:
+    """Pixels plus truth and r-band morphology columns of one rendered set."""
+    rows = [
+        morphology.measure(img, PIXEL_SCALE, ZERO_POINT)
+        for img in tqdm(images[:, R_BAND], desc="morphology", disable=not progress, mininterval=2)
+    ]  # fmt: skip
+    table = pd.concat([truth.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+    out = {"pixels": to_pixels(images)}
+    out.update({c: table[c].to_numpy(float) for c in table.columns})
+    return out
+
+
+def _flatten(sets: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {f"{name}{_SEP}{k}": v for name, arrays in sets.items() for k, v in arrays.items()}
+
+
+def _unflatten(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        name, column = key.split(_SEP, 1)
+        out.setdefault(name, {})[column] = value
+    return out
+
+
+def _as_set(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, pd.DataFrame]:
+    table = pd.DataFrame({k: v for k, v in arrays.items() if k != "pixels"})
+    return arrays["pixels"], table
+
+
+def sky(
+    params: dict, seed: int, source: str | Path | None = None, progress: bool = True
+) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
+    """``{"train" | "val" | "test": (pixels (N, 3, 64, 64) uint8, table)}`` of the observed sky.
+
+    ``source`` ``None`` renders (or loads the cached) simulated sky; the test table holds its
+    truth and r-band morphology. Otherwise ``source`` is a folder in the seed's layout
+    (:mod:`astrogen.io.anomaly`): ``train/0.normal`` is split 90/10 into train and validation by
+    a seeded permutation, ``test/0.normal`` is the test set (tables hold the file names).
+    """
+    if source is not None:
+        return real_sky(source, seed)
+    key = {**_pick(params, SKY_KEYS), "seed": seed}
+
+    def build() -> dict[str, np.ndarray]:
+        sizes = [params[k] for k in SKY_KEYS]
+        images, truth = render_sky(sum(sizes), np.random.default_rng([seed, 41]))
+        n_train, n_val, _ = sizes
+        train, val = images[:n_train], images[n_train : n_train + n_val]
+        test = _measured(images[n_train + n_val :], truth.iloc[n_train + n_val :], progress)
+        return _flatten({"train": {"pixels": to_pixels(train)},
+                         "val": {"pixels": to_pixels(val)}, "test": test})  # fmt: skip
+
+    sets = _unflatten(store.cached_arrays(paths.dataset_dir(STUDY), "sky", key, build))
+    return {name: _as_set(arrays) for name, arrays in sets.items()}
+
+
+def real_sky(source: str | Path, seed: int) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
+    """The observed sky from a folder in the seed's layout (see :func:`sky`)."""
+    folder = load_image_folder(source)
+    train, names = folder["train"], folder["train_names"]
+    if len(folder["test_normal"]) == 0:
+        raise ValueError(
+            f"{Path(source) / 'test' / '0.normal'}: no held-out observed images; the score's "
+            "reference and every AUROC need them"
+        )
+    order = np.random.default_rng([seed, 41]).permutation(len(train))
+    n_val = max(1, len(train) // 10)
+    out = {}
+    for name, rows in (("train", order[n_val:]), ("val", order[:n_val])):
+        out[name] = (np.round(train[rows] * 255).astype(np.uint8),
+                     pd.DataFrame({"file": names[rows]}))  # fmt: skip
+    out["test"] = (np.round(folder["test_normal"] * 255).astype(np.uint8),
+                   pd.DataFrame({"file": folder["test_normal_names"]}))  # fmt: skip
+    return out
+
+
+def rated_folder(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """Images to rate from any PNG/JPEG folder (e.g. ``<name>/test/1.abnormal``), as :func:`sky`."""
+    images, names = load_images(folder)
+    return np.round(images * 255).astype(np.uint8), pd.DataFrame({"file": names})
+
+
+def suite(
+    name: str, params: dict, seed: int, progress: bool = True
+) -> dict[float, tuple[np.ndarray, pd.DataFrame]]:
+    """``{severity: (pixels, table)}`` of a simulation suite at every :data:`SEVERITIES` value."""
+    index = list(SUITES).index(name)
+    key = {**_pick(params, SUITE_KEYS), "suite": name, "severities": SEVERITIES, "seed": seed}
+
+    def build() -> dict[str, np.ndarray]:
+        sets = {}
+        for i, s in enumerate(SEVERITIES):
+            images, truth = render_suite(
+                name, s, params["n_suite"], np.random.default_rng([seed, 42, index])
+            )
+            sets[f"s{i}"] = _measured(images, truth, progress=False)
+        return _flatten(sets)
+
+    sets = _unflatten(store.cached_arrays(paths.dataset_dir(STUDY), f"suite_{name}", key, build))
+    return {s: _as_set(sets[f"s{i}"]) for i, s in enumerate(SEVERITIES)}
+
+
+def ganomaly_for(
+    params: dict, seed: int, source: str | Path | None = None, progress: bool = True
+) -> tuple[GANomaly, dict]:
+    """GANomaly trained on the sky's train split, checkpoint chosen on its validation split."""
+    key = {**_pick(params, SKY_KEYS), **_pick(params, MODEL_KEYS), "seed": seed}
+    if source is not None:
+        key["source"] = str(source)
+
+    def train():
+        sets = sky(params, seed, source, progress)
+        model = fit_ganomaly(
+            to_network(sets["train"][0]), to_network(sets["val"][0]),
+            **_pick(params, MODEL_KEYS), seed=seed, progress=progress,
+        )  # fmt: skip
+        return model, model.config, {"history": model.history}
+
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "ganomaly", key, ".pt")
+    return store.cached_model(path, key, train, GANomaly)
+
+
+def bootstrap_interval(
+    values: np.ndarray, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(values)`` (resampling rows)."""
+    rng = np.random.default_rng(seed)
+    values = np.asarray(values)
+    draws = [statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(n_boot)]
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def score_batches_agree(model: GANomaly, x: np.ndarray, sizes=(1, 7, 64, 256)) -> float:
+    """Largest |score difference| over batch sizes and a shuffled batch composition."""
+    x = torch.as_tensor(to_network(x))
+    reference = model.score(x, batch=len(x))
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    shuffled = np.empty_like(reference)
+    shuffled[order.numpy()] = model.score(x[order], batch=13)
+    worst = np.abs(shuffled - reference).max()
+    for b in sizes:
+        worst = max(worst, np.abs(model.score(x, batch=b) - reference).max())
+    return float(worst)
+
+
+def scores(model: GANomaly, pixels: np.ndarray) -> np.ndarray:
+    """Raw anomaly scores A(x) (N,) of 8-bit RGB images (eval mode, see :mod:`astrogen.ganomaly`)."""
+    return model.score(torch.as_tensor(to_network(pixels)))
+
+
+@torch.no_grad()
+def latents(model: GANomaly, pixels: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Encoder codes z = E₁(x), (N, latent)."""
+    model.eval()
+    x = torch.as_tensor(to_network(pixels))
+    return torch.cat([model.encoder1(x[i : i + batch]).flatten(1)
+                      for i in range(0, len(x), batch)]).numpy()  # fmt: skip
+
+
+def auroc(sky_values: np.ndarray, simulated: np.ndarray) -> float:
+    """P(simulated value > sky value) (+½ for ties): 0.5 when the two are alike."""
+    y = np.r_[np.zeros(len(sky_values)), np.ones(len(simulated))]
+    return float(roc_auc_score(y, np.r_[sky_values, simulated]))
+
+
+def auroc_interval(
+    sky_values: np.ndarray, simulated: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of :func:`auroc`, both samples resampled."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(sky_values), np.asarray(simulated)
+    draws = [auroc(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))])
+             for _ in range(n_boot)]  # fmt: skip
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def rating(
+    sky_scores: np.ndarray, reference: np.ndarray, simulated: np.ndarray, n_boot: int, seed: int
+) -> dict[str, float]:
+    """Mean normalised score (percentile of the observed ``reference``) and AUROC vs the sky's
+    test scores, each with a 95 % bootstrap interval."""
+    normalised = percentile_scores(simulated, reference)
+    mean_lo, mean_hi = bootstrap_interval(normalised, np.mean, n_boot, seed)
+    auc_lo, auc_hi = auroc_interval(sky_scores, simulated, n_boot, seed)
+    return {
+        "mean_score": float(normalised.mean()), "mean_score_lo": mean_lo, "mean_score_hi": mean_hi,
+        "auroc": auroc(sky_scores, simulated), "auroc_lo": auc_lo, "auroc_hi": auc_hi,
+    }  # fmt: skip
+
+
+def two_sided_auroc(sky_values: np.ndarray, simulated: np.ndarray) -> float:
+    """max(AUROC, 1 − AUROC): separability by a statistic that may move either way."""
+    a = auroc(sky_values, simulated)
+    return max(a, 1 - a)
+
+
+def size_magnitude_fit(table: pd.DataFrame) -> np.ndarray:
+    """Least-squares line log10 r50 = c₀ + c₁ (m − 16) of a table with ``r50`` and ``mag``."""
+    return np.polyfit(table["mag"] - 16, np.log10(table["r50"]), 1)[::-1]
+
+
+def size_residual(table: pd.DataFrame, coefficients: np.ndarray) -> np.ndarray:
+    """log10 r50 minus the size–magnitude relation [dex]."""
+    return np.log10(table["r50"]) - (coefficients[0] + coefficients[1] * (table["mag"] - 16))
