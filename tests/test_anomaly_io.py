@@ -42,7 +42,9 @@ def test_errors_name_file_and_expectation(tmp_path):
         load_images(folder)
     (folder / "broken.png").unlink()
     Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(folder / "small.png")
-    with pytest.raises(ImageFolderError, match=r"small\.png: image is 48×32 pixels; expected 64×64"):
+    with pytest.raises(
+        ImageFolderError, match=r"small\.png: image is 48×32 pixels; expected 64×64"
+    ):
         load_images(folder)
     (folder / "small.png").unlink()
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / "grey.png")

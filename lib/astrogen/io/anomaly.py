@@ -90,6 +90,7 @@ def write_image_folder(root: Path | str, sets: dict[str, np.ndarray]) -> Path:
         pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
         for i, rgb in enumerate(pixels):
             store.atomic_write(
-                folder / f"{key}_{i:06d}.png", lambda tmp, a=rgb: Image.fromarray(a).save(tmp, "PNG")
+                folder / f"{key}_{i:06d}.png",
+                lambda tmp, a=rgb: Image.fromarray(a).save(tmp, "PNG"),
             )
     return root
