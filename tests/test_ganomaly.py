@@ -1,6 +1,7 @@
 """GANomaly: shapes, batch-independent scores, discriminator re-initialisation, score scale."""
 
 import numpy as np
+import pytest
 import torch
 
 from astrogen import ganomaly
@@ -42,3 +43,24 @@ def test_percentile_scores_are_fixed_by_the_reference_set():
     shifted = percentile_scores(np.random.default_rng(3).normal(1.0, 1.0, 10_000), reference)
     assert shifted.mean() > 0.7
     np.testing.assert_array_equal(percentile_scores([-1e9, 1e9], reference), [0.0, 1.0])
+
+
+def test_generator_loss_terms_on_known_inputs(monkeypatch):
+    torch.manual_seed(0)
+    model = GANomaly({"width": 8, "latent": 16}).eval()
+    x = torch.rand(4, 3, 64, 64) * 2 - 1
+    z = torch.zeros(4, 16)
+    # x̂ = x + 0.1 everywhere and ẑ = z + 0.2: contextual L1 = 0.1, latent L2 = 0.04
+    monkeypatch.setattr(model, "forward", lambda inp: (inp + 0.1, z, z + 0.2))
+    contextual, _ = ganomaly.generator_loss(model, x, weights=(0.0, 1.0, 0.0))
+    latent, _ = ganomaly.generator_loss(model, x, weights=(0.0, 0.0, 1.0))
+    assert contextual.item() == pytest.approx(0.1, rel=1e-5)
+    assert latent.item() == pytest.approx(0.04, rel=1e-5)
+    # feature matching: zero when the reconstruction is the input, positive otherwise
+    monkeypatch.setattr(model, "forward", lambda inp: (inp, z, z))
+    assert ganomaly.generator_loss(model, x, weights=(1.0, 0.0, 0.0))[0].item() == 0.0
+    monkeypatch.setattr(model, "forward", lambda inp: (-inp, z, z))
+    assert ganomaly.generator_loss(model, x, weights=(1.0, 0.0, 0.0))[0].item() > 0.0
+    total, _ = ganomaly.generator_loss(model, x)
+    parts = [ganomaly.generator_loss(model, x, w)[0].item() for w in ((1, 0, 0), (0, 1, 0))]
+    assert total.item() == pytest.approx(parts[0] + 50 * parts[1], rel=1e-5)

@@ -1,0 +1,56 @@
+"""Study 4 helpers: ratings, size–magnitude residuals, the real-folder sky."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astrogen.io.anomaly import write_image_folder
+from astrogen.studies import anomaly as study
+
+
+def test_auroc_and_rating_on_known_distributions():
+    rng = np.random.default_rng(0)
+    sky, same, shifted = rng.normal(size=2000), rng.normal(size=2000), rng.normal(3, 1, 2000)
+    assert study.auroc(sky, same) == pytest.approx(0.5, abs=0.03)
+    assert study.auroc(sky, shifted) == pytest.approx(0.983, abs=0.01)  # Φ(3/√2)
+    assert study.two_sided_auroc(sky, -shifted) == pytest.approx(0.983, abs=0.01)
+    r = study.rating(sky, rng.normal(size=2000), shifted, n_boot=200, seed=0)
+    assert r["auroc_lo"] < r["auroc"] < r["auroc_hi"]
+    assert r["mean_score_lo"] < r["mean_score"] < r["mean_score_hi"]
+    assert r["mean_score"] > 0.95
+    assert study.rating(sky, rng.normal(size=2000), same, 200, 0)["mean_score"] == pytest.approx(
+        0.5, abs=0.03
+    )
+
+
+def test_size_magnitude_residuals_remove_the_relation():
+    rng = np.random.default_rng(1)
+    mag = rng.uniform(14, 17.7, 500)
+    table = pd.DataFrame({"mag": mag, "r50": 10 ** (0.3 - 0.2 * (mag - 16))})
+    c = study.size_magnitude_fit(table)
+    np.testing.assert_allclose(c, [0.3, -0.2], atol=1e-10)
+    shrunk = table.assign(r50=table["r50"] * 0.4)
+    np.testing.assert_allclose(study.size_residual(shrunk, c), np.log10(0.4), atol=1e-10)
+
+
+def test_pixels_round_trip_and_network_range():
+    rng = np.random.default_rng(2)
+    images = rng.normal(0, 0.05, (3, 3, 64, 64)).astype(np.float32)
+    pixels = study.to_pixels(images)
+    assert pixels.dtype == np.uint8
+    x = study.to_network(pixels)
+    assert x.min() >= -1 and x.max() <= 1 and x.dtype == np.float32
+
+
+def test_real_sky_from_a_seed_layout_folder(tmp_path):
+    rng = np.random.default_rng(3)
+    sets = {"train": rng.random((20, 3, 64, 64)), "test_normal": rng.random((5, 3, 64, 64))}
+    write_image_folder(tmp_path / "sdss", sets)
+    sky = study.real_sky(tmp_path / "sdss", seed=0)
+    assert {k: len(v[0]) for k, v in sky.items()} == {"train": 18, "val": 2, "test": 5}
+    assert sky["train"][0].dtype == np.uint8 and "file" in sky["test"][1]
+    assert not set(sky["train"][1]["file"]) & set(sky["val"][1]["file"])
+    only_train = tmp_path / "no_test"
+    write_image_folder(only_train, {"train": sets["train"]})
+    with pytest.raises(ValueError, match=r"0\.normal: no held-out observed images"):
+        study.real_sky(only_train, seed=0)
