@@ -1,0 +1,126 @@
+"""Mock NIHAO-like galaxies: exact density normalises and matches the sampler; cleaning; loader."""
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+from astrogen.io.galforge import GalaxyFileError, clean_galaxy, load_galaxy
+from astrogen.sims import galforge as gf
+
+
+@pytest.fixture(scope="module")
+def galaxies():
+    return gf.sample_galaxies(40, np.random.default_rng(0))
+
+
+def _pick(galaxies, low: bool):
+    return galaxies.sort_values("log_mass").iloc[0 if low else -1]
+
+
+@pytest.mark.parametrize("low", [True, False])
+def test_log_density_normalises_by_importance_sampling(galaxies, low):
+    """E_q[p/q] = 1 for a proposal q (another galaxy, wider and hotter) covering p."""
+    galaxy = _pick(galaxies, low)
+    proposal = dict(galaxy)
+    proposal.update(disk_scale=1.3 * galaxy["disk_scale"], v_max=1.2 * galaxy["v_max"],
+                    spin=0.8 * galaxy["spin"])  # fmt: skip
+    x = gf.sample_stars(proposal, 200_000, np.random.default_rng(1))
+    w = np.exp(gf.log_density(x, galaxy) - gf.log_density(x, proposal))
+    assert abs(w.mean() - 1) < 4 * w.std() / np.sqrt(len(w)) + 0.005
+
+
+@pytest.mark.parametrize("low", [True, False])
+def test_sampler_follows_the_density(galaxies, low):
+    """Stars drawn from p, weighted by p_perturbed / p, average 1: the sampler is p's."""
+    galaxy = _pick(galaxies, low)
+    x = gf.sample_stars(galaxy, 200_000, np.random.default_rng(2))
+    other = dict(galaxy)
+    other.update(gradient=1.5 * galaxy["gradient"], feh_zero=galaxy["feh_zero"] + 0.05)
+    w = np.exp(gf.log_density(x, other) - gf.log_density(x, galaxy))
+    assert abs(w.mean() - 1) < 4 * w.std() / np.sqrt(len(w)) + 0.005
+    # a wrong density (scale lengths off by 10 %) is caught by the same statistic
+    wrong = dict(galaxy, disk_scale=1.1 * galaxy["disk_scale"])
+    assert np.mean(gf.log_density(x, galaxy)) > np.mean(gf.log_density(x, wrong)) + 0.01
+
+
+def test_one_dimensional_factors_normalise(galaxies):
+    galaxy = _pick(galaxies, False)
+    for tau in (gf._thin_tau(galaxy), -3.0, 20.0):
+        total, _ = integrate.quad(
+            lambda t: np.exp(gf._thin_age_logpdf(np.array(t), tau)), 0, gf.T_MAX
+        )
+        assert total == pytest.approx(1, abs=1e-8)
+    for mean, sigma in gf.OLD_AGES.values():
+        total, _ = integrate.quad(
+            lambda t: np.exp(gf._truncnorm_logpdf(np.array(t), mean, sigma)), 0, gf.T_MAX
+        )
+        assert total == pytest.approx(1, abs=1e-8)
+
+
+def test_ranges_resemble_nihao(galaxies):
+    rng = np.random.default_rng(3)
+    dwarf, massive = _pick(galaxies, True), _pick(galaxies, False)
+    d, m = gf.sample_stars(dwarf, 50_000, rng), gf.sample_stars(massive, 50_000, rng)
+    sigma = lambda s: s[:, 3:6].std(0).mean()  # noqa: E731
+    assert 25 < sigma(d) < 60 and 120 < sigma(m) < 260
+    radius = np.hypot(m[:, 0], m[:, 1])
+    assert np.percentile(radius, 95) < 28
+    for s in (d, m):
+        age, feh, z = s[:, 9], s[:, 7], s[:, 6]
+        assert age.min() >= 0 and age.max() <= gf.T_MAX and (z > 0).all()
+        assert -4.5 < feh.min() and feh.max() < 1.0
+    # two [O/Fe] sequences: thick-disk stars are α-enhanced at the same [Fe/H]
+    parts = gf.component_log_densities(m, massive)
+    comp = parts.argmax(1)
+    band = (m[:, 7] > -0.8) & (m[:, 7] < -0.4)
+    assert m[band & (comp == 1), 8].mean() > m[band & (comp == 0), 8].mean() + 0.1
+
+
+def test_global_parameters_are_measured_from_stars(galaxies):
+    galaxy = _pick(galaxies, False)
+    stars = gf.sample_stars(galaxy, 20_000, np.random.default_rng(4))
+    p = gf.global_parameters(stars, galaxy["log_mass"])
+    assert list(p) == list(gf.CONDITIONS)
+    assert p["age_p10"] < p["age_median"] and 0 < p["metallicity_mean"] < 0.1
+
+
+def test_cleaning_on_a_crafted_galaxy():
+    stars = np.tile([1.0, 0.0, 0.0, 0.0, 200.0, 0.0, 0.01, 0.0, 0.1, 5.0], (100, 1))
+    stars[:, 0] = np.arange(1, 101)  # radii 1 … 100 kpc
+    stars[3, 6] = -1e-4  # negative Z
+    stars[4, 7] = -9.0  # below the metallicity floor
+    stars[5, 9] = 14.5  # older than the Universe
+    kept, report = clean_galaxy(stars, radius_percentile=95, max_radius=50.0, min_stars=10)
+    assert report["r_cut"] == 50.0 and report["removed_radius"] == 50
+    assert report["removed_metallicity"] == 2 and report["removed_age"] == 1
+    assert report["n_out"] == len(kept) == 47 and report["keep"]
+    kept, report = clean_galaxy(stars, radius_percentile=90, max_radius=200.0, min_stars=95)
+    assert report["r_cut"] == pytest.approx(np.percentile(np.arange(1, 101), 90))
+    assert not report["keep"]
+
+
+def test_loader_round_trip_and_errors(tmp_path):
+    stars = gf.sample_stars(gf.sample_galaxies(1, np.random.default_rng(5)).iloc[0], 100,
+                            np.random.default_rng(6))  # fmt: skip
+    np.savez(tmp_path / "g.npz", stars=stars, log_mass=9.5)
+    got, log_mass = load_galaxy(tmp_path / "g.npz")
+    np.testing.assert_array_equal(got, stars) and log_mass == 9.5
+    np.save(tmp_path / "g.npy", stars)
+    assert load_galaxy(tmp_path / "g.npy", log_mass=9.5)[1] == 9.5
+    with pytest.raises(GalaxyFileError, match=r"g\.npy: a \.npy holds only stars; pass log_mass"):
+        load_galaxy(tmp_path / "g.npy")
+    np.savez(tmp_path / "bad.npz", stars=stars[:, :9], log_mass=9.5)
+    with pytest.raises(
+        GalaxyFileError, match=r"bad\.npz: 'stars' has shape \(100, 9\); expected \(N, 10\)"
+    ):
+        load_galaxy(tmp_path / "bad.npz")
+    broken = stars.copy()
+    broken[7, 8] = np.nan
+    np.savez(tmp_path / "nan.npz", stars=broken, log_mass=9.5)
+    with pytest.raises(GalaxyFileError, match=r"nan\.npz: 1 star\(s\) with NaN.*'ofe'"):
+        load_galaxy(tmp_path / "nan.npz")
+    np.savez(tmp_path / "nomass.npz", stars=stars)
+    with pytest.raises(GalaxyFileError, match="no scalar 'log_mass'"):
+        load_galaxy(tmp_path / "nomass.npz")
+    with pytest.raises(GalaxyFileError, match="no such file"):
+        load_galaxy(tmp_path / "missing.npz")
