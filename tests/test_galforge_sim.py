@@ -47,12 +47,12 @@ def test_one_dimensional_factors_normalise(galaxies):
     galaxy = _pick(galaxies, False)
     for tau in (gf._thin_tau(galaxy), -3.0, 20.0):
         total, _ = integrate.quad(
-            lambda t: np.exp(gf._thin_age_logpdf(np.array(t), tau)), 0, gf.T_MAX
+            lambda t, tau=tau: np.exp(gf._thin_age_logpdf(np.array(t), tau)), 0, gf.T_MAX
         )
         assert total == pytest.approx(1, abs=1e-8)
     for mean, sigma in gf.OLD_AGES.values():
         total, _ = integrate.quad(
-            lambda t: np.exp(gf._truncnorm_logpdf(np.array(t), mean, sigma)), 0, gf.T_MAX
+            lambda t, m=mean, s=sigma: np.exp(gf._truncnorm_logpdf(np.array(t), m, s)), 0, gf.T_MAX
         )
         assert total == pytest.approx(1, abs=1e-8)
 
