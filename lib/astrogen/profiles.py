@@ -150,7 +150,7 @@ _ANOMALY_SUITES = {
 # the seed's GANomaly: latent 128, Adam 2e-4, β1 0.5, batch 64; width scaled to the CPU budget
 _ANOMALY_MODEL = {
     "smoke": {"width": 8, "latent": 32, "epochs": 1, "batch_size": 64, "lr": 2e-4, "beta1": 0.5},
-    "default": {"width": 32, "latent": 128, "epochs": 12, "batch_size": 64, "lr": 2e-4,
+    "default": {"width": 32, "latent": 128, "epochs": 10, "batch_size": 64, "lr": 2e-4,
                 "beta1": 0.5},
     "full": {"width": 64, "latent": 128, "epochs": 30, "batch_size": 64, "lr": 2e-4,
              "beta1": 0.5},
