@@ -125,3 +125,39 @@ def test_loader_round_trip_and_errors(tmp_path):
         load_galaxy(tmp_path / "nomass.npz")
     with pytest.raises(GalaxyFileError, match="no such file"):
         load_galaxy(tmp_path / "missing.npz")
+
+
+def test_images_show_a_disk_face_on_and_edge_on():
+    galaxies = gf.sample_galaxies(40, np.random.default_rng(7))
+    galaxy = galaxies[galaxies["bulge_fraction"] < 0.3].sort_values("log_mass").iloc[-1]
+    stars = gf.sample_stars(galaxy, 40_000, np.random.default_rng(8))
+    rng = np.random.default_rng(9)
+    edge_on = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # the disk's z axis → image y
+
+    def axis_ratio(image):
+        light = image.sum(0) - np.median(image.sum(0))
+        light = np.where(light > 5 * np.sqrt(3) * gf.IMAGE_NOISE, light, 0.0)  # drop the noise
+        yy, xx = np.indices(light.shape)
+        w = light / light.sum()
+        var_x = (w * (xx - (w * xx).sum()) ** 2).sum()
+        var_y = (w * (yy - (w * yy).sum()) ** 2).sum()
+        return np.sqrt(var_y / var_x)
+
+    face = gf.render_image(stars, 64, np.eye(3), rng)
+    edge = gf.render_image(stars, 64, edge_on, rng)
+    assert face.shape == (3, 64, 64) and face.dtype == np.float32
+    assert 0 <= face.min() and face.max() <= 1
+    assert axis_ratio(face) == pytest.approx(1.0, abs=0.15)
+    assert axis_ratio(edge) < 0.6
+    rotation = gf.random_rotation(rng)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(rotation) == pytest.approx(1.0)
+
+
+def test_young_metal_poor_stars_are_bluer():
+    stars = np.zeros((2, 10))
+    stars[:, 9] = [0.5, 10.0]  # ages [Gyr]
+    stars[:, 7] = [-1.0, 0.2]  # [Fe/H]
+    light = gf.stellar_light(stars)
+    g_r = -2.5 * np.log10(light[:, 0] / light[:, 1])
+    assert g_r[0] < g_r[1] and light[0, 1] > light[1, 1]

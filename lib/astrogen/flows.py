@@ -17,11 +17,61 @@ from collections.abc import Sequence
 import torch
 import zuko
 from torch import nn
+from zuko.distributions import DiagNormal
+from zuko.transforms import LULinearTransform, MonotonicRQSTransform
 
 from astrogen.bijectors import Bijector, Chain, Standardize, bijector_from_config
 from astrogen.train import TrainHistory, split_indices, train_likelihood
 
+
+def _lu_mixing(weights: torch.Tensor, log_diagonal: torch.Tensor) -> LULinearTransform:
+    """x ↦ L U x with L = tril(W, −1) + diag(e^d) and U = triu(W, 1) + I: invertible for any W, d."""
+    lu = torch.tril(weights, -1) + torch.triu(weights, 1) + torch.diag(log_diagonal.exp())
+    return LULinearTransform(lu)
+
+
+class SplineCouplingFlow(zuko.flows.Flow):
+    r"""GalacticFlow-style flow: rational-quadratic spline couplings with learned linear mixing.
+
+    Each of the ``transforms`` blocks is a coupling layer — half of the D features (alternating
+    halves) pass through monotonic rational-quadratic splines (``bins`` bins on [−5, 5]) whose
+    knots are an MLP of the other half and the context — followed by a learned invertible linear
+    map :math:`x ↦ LUx` (L lower-triangular with positive diagonal e^d, U unit upper-triangular,
+    identity at initialisation) that mixes all features before the next coupling. Base N(0, I_D).
+
+    Args:
+        features: D. context: size of the conditioning vector. transforms: coupling blocks.
+        bins: spline bins. kwargs: to :class:`zuko.flows.MaskedAutoregressiveTransform`
+            (``hidden_features``, ``activation``).
+    """
+
+    def __init__(
+        self, features: int, context: int = 0, transforms: int = 5, bins: int = 8, **kwargs
+    ) -> None:
+        orders = [torch.arange(features), torch.flipud(torch.arange(features))]
+        layers: list[zuko.flows.LazyTransform] = []
+        for i in range(transforms):
+            layers.append(
+                zuko.flows.MaskedAutoregressiveTransform(
+                    features=features, context=context, passes=2, order=orders[i % 2],
+                    univariate=MonotonicRQSTransform, shapes=[(bins,), (bins,), (bins - 1,)],
+                    **kwargs,
+                )
+            )  # fmt: skip
+            if i < transforms - 1:
+                layers.append(
+                    zuko.flows.UnconditionalTransform(
+                        _lu_mixing, torch.zeros(features, features), torch.zeros(features)
+                    )
+                )
+        base = zuko.flows.UnconditionalDistribution(
+            DiagNormal, torch.zeros(features), torch.ones(features), buffer=True
+        )
+        super().__init__(layers, base)
+
+
 FAMILIES: dict[str, type[zuko.flows.Flow]] = {
+    "galacticflow": SplineCouplingFlow,
     "maf": zuko.flows.MAF,
     "nsf": zuko.flows.NSF,
     "nice": zuko.flows.NICE,
@@ -46,7 +96,8 @@ def build_flow(
     hidden: Sequence[int] = (128, 128),
     **kwargs,
 ) -> zuko.flows.Flow:
-    """A zuko flow of the named family (``maf``, ``nsf``, ``nice``, ``sospf``, ``realnvp``).
+    """A zuko flow of the named family (``maf``, ``nsf``, ``nice``, ``sospf``, ``realnvp``,
+    ``galacticflow`` = :class:`SplineCouplingFlow`).
 
     ``activation`` may be a name from :data:`ACTIVATIONS` (smooth ones give smooth gradients
     of log q, which matters when the density is differentiated). Autoregressive families get a random feature order per transform (``randperm``) so no
