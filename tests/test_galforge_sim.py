@@ -161,3 +161,26 @@ def test_young_metal_poor_stars_are_bluer():
     light = gf.stellar_light(stars)
     g_r = -2.5 * np.log10(light[:, 0] / light[:, 1])
     assert g_r[0] < g_r[1] and light[0, 1] > light[1, 1]
+
+
+def test_named_conditions_refuse_a_different_order():
+    from astrogen.studies.galforge import ConditionOrderError, NamedConditions
+
+    named = NamedConditions(gf.CONDITIONS)
+    table = {"metallicity_mean": [0.01], "log_mass": [9.0], "age_p10": [2.0], "age_median": [7.0]}
+    np.testing.assert_array_equal(named.matrix(table), [[9.0, 7.0, 2.0, 0.01]])
+    named.check(gf.CONDITIONS)
+    with pytest.raises(ConditionOrderError, match="trained with"):
+        named.check(("age_median", "log_mass", "age_p10", "metallicity_mean"))
+    with pytest.raises(KeyError, match=r"\['age_p10'\] missing"):
+        named.matrix({k: v for k, v in table.items() if k != "age_p10"})
+
+
+def test_galaxies_split_exactly_and_star_counts_grow_with_mass():
+    from astrogen.studies.galforge import split_galaxies, star_count
+
+    labels = split_galaxies(90, seed=0)
+    assert {k: int((labels == k).sum()) for k in ("train", "val", "test")} == {
+        "train": 63, "val": 9, "test": 18,
+    }  # fmt: skip
+    np.testing.assert_array_equal(star_count(np.array([7.5, 11.0]), 1000, 8000), [1000, 8000])

@@ -160,6 +160,14 @@ _ANOMALY_RATING = {
     "default": {"n_boot": 1_000, "n_tsne": 1_500},
     "full": {"n_boot": 2_000, "n_tsne": 3_000},
 }
+_GALFORGE_DATA = {
+    "smoke": {"n_galaxies": 12, "stars_min": 300, "stars_max": 1_500, "image_size": 32,
+              "projections": 2},
+    "default": {"n_galaxies": 90, "stars_min": 1_500, "stars_max": 12_000, "image_size": 64,
+                "projections": 4},
+    "full": {"n_galaxies": 90, "stars_min": 10_000, "stars_max": 200_000, "image_size": 448,
+             "projections": 4},
+}  # fmt: skip
 
 NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "11_hernquist_data": [_HERNQUIST_DATA],
@@ -180,6 +188,7 @@ NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "41_anomaly_sky_and_suites": [_ANOMALY_SKY, _ANOMALY_SUITES],
     "42_anomaly_training": [_ANOMALY_SKY, _ANOMALY_MODEL],
     "43_anomaly_rating": [_ANOMALY_SKY, _ANOMALY_SUITES, _ANOMALY_MODEL, _ANOMALY_RATING],
+    "51_galforge_galaxies": [_GALFORGE_DATA],
 }  # fmt: skip
 
 # Exact samplers must pass KS tests (p > 0.001, a 1-in-1000 false alarm per test) and
@@ -386,3 +395,21 @@ THRESHOLDS["43_anomaly_rating"] = {
         "upper": _FAITHFUL["upper"],
     },
 }  # fmt: skip
+
+# The exact density must integrate to one and be the sampler's (5 standard errors), and the
+# population must span NIHAO's ranges, at any size.
+_GALFORGE_SIMULATION_CHECKS = {
+    "upper": {"normalisation_max_dev_sigma": 5.0, "sampler_max_dev_sigma": 5.0,
+              "xy_p95_max": 28.0, "feh_max": 1.0, "age_max": 13.8},
+    "lower": {"feh_min": -4.5, "age_min": 0.0},
+}  # fmt: skip
+THRESHOLDS["51_galforge_galaxies"] = {
+    "smoke": _GALFORGE_SIMULATION_CHECKS,
+    "default": {
+        "upper": {**_GALFORGE_SIMULATION_CHECKS["upper"], "sigma_v_dwarf_median": 60.0,
+                  "sigma_v_massive_median": 250.0},
+        "lower": {**_GALFORGE_SIMULATION_CHECKS["lower"], "sigma_v_dwarf_median": 25.0,
+                  "sigma_v_massive_median": 120.0},
+    },
+}  # fmt: skip
+THRESHOLDS["51_galforge_galaxies"]["full"] = THRESHOLDS["51_galforge_galaxies"]["default"]

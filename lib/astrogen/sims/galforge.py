@@ -20,7 +20,7 @@ every factor a normalised closed-form density, so :func:`log_density` is exact:
   v_φ = f_rot v_c(R) − σ_R²/(2 v_c) (asymmetric drift), rotation curve
   v_c(R) = v_max (1 − e^{−R/0.8R_d}); bulge and halo: isotropic Gaussians;
 * **chemistry** — [Fe/H] Gaussian around an age–metallicity relation with a radial gradient
-  −g R/R_d (disks); [O/Fe] Gaussian around a low-α (thin disk) or high-α (thick disk, bulge,
+  −g min(R/R_d, 4) (disks); [O/Fe] Gaussian around a low-α (thin disk) or high-α (thick disk, bulge,
   halo) sequence in [Fe/H]; log10 Z Gaussian (σ 0.03 dex) around the Salaris et al. (1993) value
   log10(Z/0.0142) = [Fe/H] + log10(0.638·10^{[O/Fe]} + 0.362), so p(Z) carries 1/(Z ln 10).
 
@@ -52,6 +52,7 @@ HIDDEN = ("disk_scale", "bulge_fraction", "spin", "gradient")
 CONDITIONS = ("log_mass", "age_median", "age_p10", "metallicity_mean")
 # age distributions of the old components: (mean, σ) of normals truncated to [0, T_MAX]
 OLD_AGES = {"thick": (10.0, 1.5), "bulge": (10.5, 2.0), "halo": (12.3, 0.8)}
+GRADIENT_FLAT = 4.0  # disk scale lengths
 FEH_SCATTER = {"thin": 0.12, "thick": 0.2, "bulge": 0.2, "halo": 0.45}
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -67,7 +68,7 @@ def sample_galaxies(n: int, rng: np.random.Generator) -> pd.DataFrame:
         "disk_scale": 2.5 * 10 ** (0.25 * dm + 0.12 * eps[0]),  # kpc
         "bulge_fraction": expit(-1.2 + 1.0 * dm + 0.8 * eps[1]),
         "spin": expit(1.0 + 1.0 * (log_mass - 9.0) + 0.6 * eps[2]),  # rotational support f_rot
-        "gradient": 0.15 * 10 ** (0.2 * eps[3]),  # dex per disk scale length
+        "gradient": 0.15 * 10 ** (0.15 * eps[3]),  # dex per disk scale length
         "feh_zero": -0.15 + 0.3 * dm + 0.1 * eps[4],
         "tau": 10 ** (0.9 - 0.3 * (log_mass - 9.0)),  # Gyr, thin-disk age scale
     })  # fmt: skip
@@ -151,11 +152,13 @@ def _spheroid_sigma(galaxy: Mapping[str, float], component: str) -> float:
 def _feh_mean(
     galaxy: Mapping[str, float], component: str, t: np.ndarray, radius: np.ndarray
 ) -> np.ndarray:
-    g, r_d, feh0 = galaxy["gradient"], galaxy["disk_scale"], galaxy["feh_zero"]
+    g, feh0 = galaxy["gradient"], galaxy["feh_zero"]
+    # gradients flatten beyond 4 scale lengths, as observed in outer disks
+    x = np.minimum(radius / galaxy["disk_scale"], GRADIENT_FLAT)
     if component == "thin":
-        return feh0 - 0.04 * t - g * radius / r_d
+        return feh0 - 0.04 * t - g * x
     if component == "thick":
-        return feh0 - 0.5 - 0.03 * t - 0.5 * g * radius / r_d
+        return feh0 - 0.5 - 0.03 * t - 0.5 * g * x
     if component == "bulge":
         return feh0 + 0.1 - 0.02 * t + 0 * radius
     return feh0 - 1.4 + 0 * t
@@ -164,7 +167,7 @@ def _feh_mean(
 def _ofe_mean(component: str, feh: np.ndarray) -> tuple[np.ndarray, float]:
     """Mean [O/Fe] given [Fe/H] on the low-α (thin) or high-α sequence, and its scatter."""
     if component == "thin":
-        return 0.03 - 0.12 * feh, 0.04
+        return 0.03 - 0.12 * np.clip(feh, -1.5, 0.5), 0.04
     return 0.32 - 0.2 * np.clip(feh + 0.6, 0.0, 1.0), 0.05
 
 

@@ -1,0 +1,136 @@
+r"""Study 5 pipeline: mock galaxies → star particles, images and conditions, split by galaxy.
+
+Galaxies (not stars) are split into train / validation / test, so held-out galaxies are never
+seen by the autoencoder or the flows. Star counts grow with stellar mass (``stars_min`` at
+10^7.5 M☉ to ``stars_max`` at 10^11 M☉, ∝ M^{0.3}), so star-weighted training is dominated by
+massive galaxies — the reason for the galaxy-balanced ablation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from astrogen import paths, store
+from astrogen.sims.galforge import (
+    CONDITIONS,
+    LOG_MASS_RANGE,
+    global_parameters,
+    random_rotation,
+    render_image,
+    sample_galaxies,
+    sample_stars,
+)  # fmt: skip
+
+STUDY = "galforge"
+DATA_KEYS = ("n_galaxies", "stars_min", "stars_max", "image_size", "projections")
+SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}
+
+
+class ConditionOrderError(ValueError):
+    """Conditions were given in an order other than the one the model was trained with."""
+
+
+class NamedConditions:
+    """The names and order of a model's conditioning vector, enforced wherever one is built.
+
+    The seed fed conditions in one order at training and another at sampling; here a condition
+    matrix is only ever built from named columns, and an array arriving with its own list of
+    names is checked against the training order.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+
+    def matrix(self, table: Mapping[str, np.ndarray] | pd.DataFrame) -> np.ndarray:
+        """(N, len(names)) float64 from a table or mapping of named columns."""
+        missing = [n for n in self.names if n not in table]
+        if missing:
+            raise KeyError(f"conditions {missing} missing; the model needs {list(self.names)}")
+        return np.column_stack([np.asarray(table[n], dtype=float) for n in self.names])
+
+    def check(self, names: Sequence[str]) -> None:
+        """Raise :class:`ConditionOrderError` unless ``names`` is exactly the training order."""
+        if tuple(names) != self.names:
+            raise ConditionOrderError(
+                f"conditions given as {list(names)}, but the model was trained with "
+                f"{list(self.names)} in that order"
+            )
+
+
+def star_count(log_mass: np.ndarray, stars_min: int, stars_max: int) -> np.ndarray:
+    """Stars per galaxy, ∝ M^{0.3} from ``stars_min`` at the lightest to ``stars_max``."""
+    lo, hi = LOG_MASS_RANGE
+    frac = (np.asarray(log_mass) - lo) / (hi - lo)
+    return np.round(stars_min * (stars_max / stars_min) ** frac).astype(int)
+
+
+def split_galaxies(n: int, seed: int) -> np.ndarray:
+    """'train' / 'val' / 'test' per galaxy, with the :data:`SPLITS` fractions (exact counts)."""
+    order = np.random.default_rng([seed, 51]).permutation(n)
+    counts = np.round(np.cumsum(list(SPLITS.values())) * n).astype(int)
+    labels = np.empty(n, dtype=object)
+    for name, lo, hi in zip(SPLITS, np.r_[0, counts[:-1]], counts, strict=True):
+        labels[order[lo:hi]] = name
+    return labels.astype(str)
+
+
+def dataset(params: dict, seed: int, progress: bool = True) -> dict:
+    """The mock population: ``galaxies`` (table: parameters, measured conditions, split),
+    ``stars`` (N, 10) and ``star_galaxy`` (N,) galaxy index, ``images`` (G·P, 3, S, S) float32
+    with ``image_galaxy`` (G·P,) — P random projections per galaxy."""
+    key = {**{k: params[k] for k in DATA_KEYS}, "seed": seed}
+
+    def build() -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([seed, 50])
+        table = sample_galaxies(params["n_galaxies"], rng)
+        counts = star_count(table["log_mass"], params["stars_min"], params["stars_max"])
+        stars, images, conditions = [], [], []
+        for g, galaxy in tqdm(table.iterrows(), total=len(table), desc="galaxies",
+                              disable=not progress, mininterval=2):  # fmt: skip
+            s = sample_stars(galaxy, int(counts[g]), rng)
+            stars.append(s.astype(np.float32))
+            conditions.append(global_parameters(s, galaxy["log_mass"]))
+            size = params["image_size"]
+            images += [render_image(s, size, random_rotation(rng), rng)
+                       for _ in range(params["projections"])]  # fmt: skip
+        arrays = {f"galaxy__{c}": table[c].to_numpy() for c in table.columns}
+        arrays.update({f"galaxy__{c}": np.array([row[c] for row in conditions])
+                       for c in CONDITIONS if c != "log_mass"})  # fmt: skip
+        arrays["stars"] = np.concatenate(stars)
+        arrays["star_galaxy"] = np.repeat(np.arange(len(table)), counts)
+        arrays["images"] = np.stack(images)
+        arrays["image_galaxy"] = np.repeat(np.arange(len(table)), params["projections"])
+        return arrays
+
+    arrays = store.cached_arrays(paths.dataset_dir(STUDY), "galaxies", key, build)
+    galaxies = pd.DataFrame(
+        {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("galaxy__")}
+    )
+    galaxies["split"] = split_galaxies(len(galaxies), seed)
+    galaxies["n_stars"] = np.bincount(arrays["star_galaxy"], minlength=len(galaxies))
+    return {
+        "galaxies": galaxies,
+        "stars": arrays["stars"],
+        "star_galaxy": arrays["star_galaxy"],
+        "images": arrays["images"],
+        "image_galaxy": arrays["image_galaxy"],
+    }
+
+
+def radial_profile(
+    radius: np.ndarray,
+    values: np.ndarray,
+    edges: np.ndarray,
+    statistic=np.mean,
+    min_count: int = 20,
+) -> np.ndarray:
+    """``statistic`` of ``values`` in radial bins (len(edges) − 1,), NaN with < ``min_count`` stars."""
+    idx = np.digitize(radius, edges) - 1
+    return np.array([
+        statistic(values[idx == k]) if (idx == k).sum() >= min_count else np.nan
+        for k in range(len(edges) - 1)
+    ])  # fmt: skip
