@@ -17,15 +17,15 @@ every factor a normalised closed-form density, so :func:`log_density` is exact:
   e^{−|z|/h}/(2h); bulge and halo: Hernquist spheres, p(x) = a / (2π r (r + a)³);
 * **velocities** — disks: Gaussians in (v_R, v_φ, v_z) (a rotation of (v_x, v_y), unit Jacobian)
   with dispersions falling as e^{−R/4R_d} and growing with age as ((t + 0.1)/10.1)^{1/3}, mean
-  v_φ = f_rot v_c(R) − σ_R²/(2 v_c) (asymmetric drift), rotation curve
+  v_φ = f_rot v_c³/(v_c² + σ_R²) (asymmetric drift), rotation curve
   v_c(R) = v_max (1 − e^{−R/0.8R_d}); bulge and halo: isotropic Gaussians;
 * **chemistry** — [Fe/H] Gaussian around an age–metallicity relation with a radial gradient
   −g min(R/R_d, 4) (disks); [O/Fe] Gaussian around a low-α (thin disk) or high-α (thick disk, bulge,
   halo) sequence in [Fe/H]; log10 Z Gaussian (σ 0.03 dex) around the Salaris et al. (1993) value
   log10(Z/0.0142) = [Fe/H] + log10(0.638·10^{[O/Fe]} + 0.362), so p(Z) carries 1/(Z ln 10).
 
-**Galaxies** (:func:`sample_galaxies`): log10 M*/M☉ uniform on [7.5, 11]; v_max = 220 km/s ·
-10^{0.15 (log M − 10.5)}; hidden properties that the global parameters do not fix — disk scale
+**Galaxies** (:func:`sample_galaxies`): log10 M*/M☉ uniform on [7.5, 11]; v_max = 260 km/s ·
+10^{0.18 (log M − 10.5)}; hidden properties that the global parameters do not fix — disk scale
 length at fixed mass (0.12 dex scatter), bulge fraction, rotational support f_rot ("spin") and
 gradient strength g — plus the mass–metallicity zero point. The global parameters the flows are
 conditioned on (:func:`global_parameters`) are log M, the median and 10th-percentile age and the
@@ -64,13 +64,13 @@ def sample_galaxies(n: int, rng: np.random.Generator) -> pd.DataFrame:
     dm = log_mass - 10.5
     return pd.DataFrame({
         "log_mass": log_mass,
-        "v_max": 220.0 * 10 ** (0.15 * dm),
+        "v_max": 260.0 * 10 ** (0.18 * dm),
         "disk_scale": 2.5 * 10 ** (0.25 * dm + 0.12 * eps[0]),  # kpc
         "bulge_fraction": expit(-1.2 + 1.0 * dm + 0.8 * eps[1]),
         "spin": expit(1.0 + 1.0 * (log_mass - 9.0) + 0.6 * eps[2]),  # rotational support f_rot
         "gradient": 0.15 * 10 ** (0.15 * eps[3]),  # dex per disk scale length
-        "feh_zero": -0.15 + 0.3 * dm + 0.1 * eps[4],
-        "tau": 10 ** (0.9 - 0.3 * (log_mass - 9.0)),  # Gyr, thin-disk age scale
+        "feh_zero": 0.1 + 0.3 * dm + 0.1 * eps[4],
+        "tau": 10 ** (1.3 - 0.2 * (log_mass - 9.0)),  # Gyr, thin-disk age scale
     })  # fmt: skip
 
 
@@ -138,7 +138,8 @@ def _disk_kinematics(
     v_c = v_max * (1 - np.exp(-radius / (0.8 * r_d)))
     sigma0 = v_max * (0.35 + 0.65 * (1 - galaxy["spin"])) * (1.4 if thick else 1.0)
     sigma_r = sigma0 * np.exp(-radius / (4 * r_d)) * ((t + 0.1) / 10.1) ** (1 / 3) + 3.0
-    mean_phi = galaxy["spin"] * v_c - sigma_r**2 / (2 * np.maximum(v_c, 10.0))
+    # asymmetric drift: lag ≈ σ_R²/v_c where σ_R ≪ v_c, mean → 0 where the disk is hot
+    mean_phi = galaxy["spin"] * v_c**3 / (v_c**2 + sigma_r**2)
     return mean_phi, sigma_r, 0.8 * sigma_r, 0.6 * sigma_r
 
 
@@ -156,9 +157,9 @@ def _feh_mean(
     # gradients flatten beyond 4 scale lengths, as observed in outer disks
     x = np.minimum(radius / galaxy["disk_scale"], GRADIENT_FLAT)
     if component == "thin":
-        return feh0 - 0.04 * t - g * x
+        return feh0 + 0.25 - 0.03 * t - g * x
     if component == "thick":
-        return feh0 - 0.5 - 0.03 * t - 0.5 * g * x
+        return feh0 - 0.4 - 0.03 * t - 0.5 * g * x
     if component == "bulge":
         return feh0 + 0.1 - 0.02 * t + 0 * radius
     return feh0 - 1.4 + 0 * t
