@@ -164,10 +164,15 @@ _GALFORGE_DATA = {
     "smoke": {"n_galaxies": 12, "stars_min": 300, "stars_max": 1_500, "image_size": 32,
               "projections": 2},
     "default": {"n_galaxies": 90, "stars_min": 1_500, "stars_max": 12_000, "image_size": 64,
-                "projections": 4},
+                "projections": 16},
     "full": {"n_galaxies": 90, "stars_min": 10_000, "stars_max": 200_000, "image_size": 448,
              "projections": 4},
 }  # fmt: skip
+_GALFORGE_AE = {
+    "smoke": {"ae_latent": 16, "ae_width": 8, "ae_epochs": 2},
+    "default": {"ae_latent": 16, "ae_width": 16, "ae_epochs": 60},
+    "full": {"ae_latent": 16, "ae_width": 32, "ae_epochs": 200},
+}
 
 NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "11_hernquist_data": [_HERNQUIST_DATA],
@@ -189,6 +194,7 @@ NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "42_anomaly_training": [_ANOMALY_SKY, _ANOMALY_MODEL],
     "43_anomaly_rating": [_ANOMALY_SKY, _ANOMALY_SUITES, _ANOMALY_MODEL, _ANOMALY_RATING],
     "51_galforge_galaxies": [_GALFORGE_DATA],
+    "52_galforge_autoencoder": [_GALFORGE_DATA, _GALFORGE_AE],
 }  # fmt: skip
 
 # Exact samplers must pass KS tests (p > 0.001, a 1-in-1000 false alarm per test) and
@@ -413,3 +419,9 @@ THRESHOLDS["51_galforge_galaxies"] = {
     },
 }  # fmt: skip
 THRESHOLDS["51_galforge_galaxies"]["full"] = THRESHOLDS["51_galforge_galaxies"]["default"]
+# The autoencoder must generalise to held-out galaxies' images (no memorisation of the train set).
+THRESHOLDS["52_galforge_autoencoder"] = {
+    "smoke": {"upper": {"reconstruction_mse_test_over_train": 3.0}},
+    "default": {"upper": {"reconstruction_mse_test_over_train": 1.5}},
+    "full": {"upper": {"reconstruction_mse_test_over_train": 1.5}},
+}

@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from astrogen import paths, store
+from astrogen.autoencoder import Autoencoder, fit_autoencoder
 from astrogen.sims.galforge import (
     CONDITIONS,
     LOG_MASS_RANGE,
@@ -27,6 +29,7 @@ from astrogen.sims.galforge import (
 
 STUDY = "galforge"
 DATA_KEYS = ("n_galaxies", "stars_min", "stars_max", "image_size", "projections")
+AE_KEYS = ("ae_latent", "ae_width", "ae_epochs")
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}
 
 
@@ -134,3 +137,31 @@ def radial_profile(
         statistic(values[idx == k]) if (idx == k).sum() >= min_count else np.nan
         for k in range(len(edges) - 1)
     ])  # fmt: skip
+
+
+def autoencoder_for(params: dict, seed: int, progress: bool = True) -> tuple[Autoencoder, dict]:
+    """Conv autoencoder on the images of training galaxies only (held-out galaxies never seen)."""
+    key = {**{k: params[k] for k in DATA_KEYS + AE_KEYS}, "seed": seed}
+
+    def train():
+        data = dataset(params, seed, progress)
+        train_ids = np.flatnonzero(data["galaxies"]["split"] == "train")
+        images = torch.as_tensor(data["images"][np.isin(data["image_galaxy"], train_ids)])
+        ae = fit_autoencoder(
+            images, latent=params["ae_latent"], width=params["ae_width"],
+            epochs=params["ae_epochs"], batch_size=64, seed=seed, progress=progress,
+        )  # fmt: skip
+        return ae, ae.config, {"history": ae.history.to_dict()}
+
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "autoencoder", key, ".pt")
+    return store.cached_model(path, key, train, Autoencoder)
+
+
+def galaxy_latents(ae: Autoencoder, images: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Mean latent over each galaxy's projections, (n galaxies, latent)."""
+    z = ae.embed(torch.as_tensor(images)).numpy()
+    counts = np.bincount(owner, minlength=n)[:, None]
+    return (
+        np.stack([np.bincount(owner, weights=z[:, k], minlength=n) for k in range(z.shape[1])], 1)
+        / counts
+    )
