@@ -164,3 +164,15 @@ def test_galacticflow_spline_coupling_is_invertible_with_exact_log_det():
     )
     mixing = [m for m in flow.modules() if isinstance(m, zuko.flows.UnconditionalTransform)]
     assert len(mixing) == 2  # a learned linear map between consecutive couplings
+
+
+def test_explicit_validation_set_is_used_for_early_stopping():
+    torch.manual_seed(2)
+    x, c = torch.randn(600, 2), torch.randn(600, 1)
+    x_val, c_val = torch.randn(100, 2) + 3.0, torch.randn(100, 1)  # shifted: its NLL is worse
+    est = fit_density(x, c, validation=(x_val, c_val), epochs=2, transforms=1, hidden=(8,),
+                      progress=False)  # fmt: skip
+    assert len(est.history.val) == 2
+    nll_val = -est.log_prob(x_val.double(), c_val.double()).mean().item()
+    nll_train = -est.log_prob(x.double(), c.double()).mean().item()
+    assert nll_val > nll_train

@@ -208,6 +208,7 @@ def fit_density(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     val_fraction: float = 0.1,
+    validation: tuple[torch.Tensor, torch.Tensor | None] | None = None,
     patience: int = 10,
     max_seconds: float | None = None,
     seed: int = 0,
@@ -226,6 +227,8 @@ def fit_density(
         epochs, batch_size, lr, weight_decay, patience, max_seconds: see
             :func:`~astrogen.train.train_likelihood`.
         val_fraction: share of rows held out for early stopping.
+        validation: explicit ``(x_val, context_val)`` for early stopping (e.g. held-out
+            galaxies) instead of a random ``val_fraction`` of the rows; all of ``x`` then trains.
         seed: seeds the weights, the split and the shuffling.
         device: where to train (``"cuda"`` on a GPU); the returned estimator lives on the CPU.
 
@@ -250,7 +253,16 @@ def fit_density(
         if context.ndim != 2 or len(context) != n:
             raise ValueError(f"context must have shape ({n}, C), got {tuple(context.shape)}")
         n_context = context.shape[1]
-    train_idx, val_idx = split_indices(n, val_fraction, seed)
+    if validation is not None:
+        x_val = torch.as_tensor(validation[0], dtype=torch.float64)
+        c_val = (
+            None if validation[1] is None else torch.as_tensor(validation[1], dtype=torch.float64)
+        )
+        train_idx, val_idx = torch.arange(n), torch.arange(n, n + len(x_val))
+        x = torch.cat([x, x_val])
+        context = None if context is None else torch.cat([context, c_val])
+    else:
+        train_idx, val_idx = split_indices(n, val_fraction, seed)
     torch.manual_seed(seed)
 
     pre = bijector if bijector is not None else Chain()
