@@ -17,9 +17,13 @@ from tqdm.auto import tqdm
 
 from astrogen import paths, store
 from astrogen.autoencoder import Autoencoder, fit_autoencoder
+from astrogen.bijectors import BoundedLogit
+from astrogen.flows import DensityEstimator, fit_density
 from astrogen.sims.galforge import (
+    COLUMNS,
     CONDITIONS,
     LOG_MASS_RANGE,
+    T_MAX,
     global_parameters,
     random_rotation,
     render_image,
@@ -30,6 +34,13 @@ from astrogen.sims.galforge import (
 STUDY = "galforge"
 DATA_KEYS = ("n_galaxies", "stars_min", "stars_max", "image_size", "projections")
 AE_KEYS = ("ae_latent", "ae_width", "ae_epochs")
+FLOW_KEYS = ("flow_transforms", "flow_hidden", "flow_epochs", "flow_batch")
+FAMILIES = ("galacticflow", "sospf", "nice", "maf")
+# Z in (0, 1) and age in (0, T_MAX) are mapped to the real line before the flow, so no sample can
+# leave the physical domain; densities stay in the units of COLUMNS.
+PHYSICAL_BOUNDS = [
+    (0.0, 1.0) if c == "Z" else (0.0, T_MAX) if c == "age" else None for c in COLUMNS
+]
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}
 
 
@@ -165,3 +176,77 @@ def galaxy_latents(ae: Autoencoder, images: np.ndarray, owner: np.ndarray, n: in
         np.stack([np.bincount(owner, weights=z[:, k], minlength=n) for k in range(z.shape[1])], 1)
         / counts
     )
+
+
+def condition_names(params: dict, use_latent: bool) -> tuple[str, ...]:
+    """The flow's conditions in order: the global parameters, then the latent z0 … z(L−1)."""
+    latent = tuple(f"z{k}" for k in range(params["ae_latent"])) if use_latent else ()
+    return tuple(CONDITIONS) + latent
+
+
+def galaxy_conditions(params: dict, seed: int, data: dict | None = None) -> pd.DataFrame:
+    """Per-galaxy table of every available condition (global parameters and mean latents)."""
+    data = data or dataset(params, seed, progress=False)
+    ae, _ = autoencoder_for(params, seed, progress=False)
+    galaxies = data["galaxies"]
+    z = galaxy_latents(ae, data["images"], data["image_galaxy"], len(galaxies))
+    table = galaxies[[*CONDITIONS, "split"]].copy()
+    for k in range(z.shape[1]):
+        table[f"z{k}"] = z[:, k]
+    return table
+
+
+def star_arrays(
+    data: dict, table: pd.DataFrame, split: str, names: tuple[str, ...],
+    balanced_to: int | None = None, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """(stars (N, 10), conditions (N, C) in ``names`` order, galaxy index (N,)) of a split.
+
+    ``balanced_to`` resamples every galaxy to that many stars (without replacement where it has
+    more, with replacement where it has fewer), so each galaxy weighs the same in training.
+    """
+    ids = np.flatnonzero(table["split"].to_numpy() == split)
+    owner = data["star_galaxy"]
+    rows = np.flatnonzero(np.isin(owner, ids))
+    if balanced_to is not None:
+        rng = np.random.default_rng([seed, 53])
+        rows = np.concatenate([
+            rng.choice(r, balanced_to, replace=len(r) < balanced_to)
+            for r in (np.flatnonzero(owner == g) for g in ids)
+        ])  # fmt: skip
+    context = NamedConditions(names).matrix(table.iloc[owner[rows]].reset_index(drop=True))
+    return data["stars"][rows].astype(np.float64), context, owner[rows]
+
+
+def flow_for(
+    params: dict, seed: int, family: str, lr: float, *, use_latent: bool = True,
+    balanced: bool = False, epochs: int | None = None, progress: bool = True,
+) -> tuple[DensityEstimator, dict]:  # fmt: skip
+    """A conditional flow q(star | conditions) of ``family`` trained on the training galaxies,
+    early-stopped on the validation galaxies; the sidecar records the condition order."""
+    names = condition_names(params, use_latent)
+    epochs = epochs or params["flow_epochs"]
+    key = {
+        **{k: params[k] for k in DATA_KEYS + AE_KEYS + FLOW_KEYS}, "flow_epochs": epochs,
+        "family": family, "lr": lr, "conditions": list(names), "balanced": balanced, "seed": seed,
+    }  # fmt: skip
+
+    def train():
+        data = dataset(params, seed, progress=False)
+        table = galaxy_conditions(params, seed, data)
+        counts = data["galaxies"].loc[data["galaxies"]["split"] == "train", "n_stars"]
+        per_galaxy = int(np.median(counts)) if balanced else None
+        x, c, _ = star_arrays(data, table, "train", names, per_galaxy, seed)
+        x_val, c_val, _ = star_arrays(data, table, "val", names)
+        est = fit_density(
+            x, c, family, bijector=BoundedLogit(PHYSICAL_BOUNDS),
+            transforms=params["flow_transforms"], hidden=(params["flow_hidden"],) * 2,
+            epochs=epochs, batch_size=params["flow_batch"], lr=lr, validation=(x_val, c_val),
+            patience=max(3, epochs // 4), seed=seed, progress=progress,
+        )  # fmt: skip
+        return est, est.config, {"history": est.history.to_dict(), "conditions": list(names)}
+
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), f"flow_{family}", key, ".pt")
+    est, record = store.cached_model(path, key, train, DensityEstimator.from_config)
+    NamedConditions(names).check(record["conditions"])
+    return est, record
