@@ -173,6 +173,19 @@ _GALFORGE_AE = {
     "default": {"ae_latent": 16, "ae_width": 16, "ae_epochs": 60},
     "full": {"ae_latent": 16, "ae_width": 32, "ae_epochs": 200},
 }
+_GALFORGE_FLOWS = {
+    "smoke": {"flow_transforms": 2, "flow_hidden": 32, "flow_epochs": 2, "flow_batch": 512,
+              "tuning_epochs": 1, "lr_grid": [1e-3, 3e-3], "ablation_seeds": 1},
+    "default": {"flow_transforms": 4, "flow_hidden": 64, "flow_epochs": 8, "flow_batch": 1024,
+                "tuning_epochs": 2, "lr_grid": [3e-4, 1e-3, 3e-3], "ablation_seeds": 3},
+    "full": {"flow_transforms": 8, "flow_hidden": 256, "flow_epochs": 60, "flow_batch": 2048,
+             "tuning_epochs": 8, "lr_grid": [1e-4, 3e-4, 1e-3, 3e-3], "ablation_seeds": 5},
+}  # fmt: skip
+_GALFORGE_EVAL = {
+    "smoke": {"eval_stars": 300},
+    "default": {"eval_stars": 3_000},
+    "full": {"eval_stars": 20_000},
+}
 
 NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "11_hernquist_data": [_HERNQUIST_DATA],
@@ -195,6 +208,8 @@ NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "43_anomaly_rating": [_ANOMALY_SKY, _ANOMALY_SUITES, _ANOMALY_MODEL, _ANOMALY_RATING],
     "51_galforge_galaxies": [_GALFORGE_DATA],
     "52_galforge_autoencoder": [_GALFORGE_DATA, _GALFORGE_AE],
+    "53_galforge_flows": [_GALFORGE_DATA, _GALFORGE_AE, _GALFORGE_FLOWS],
+    "54_galforge_evaluation": [_GALFORGE_DATA, _GALFORGE_AE, _GALFORGE_FLOWS, _GALFORGE_EVAL],
 }  # fmt: skip
 
 # Exact samplers must pass KS tests (p > 0.001, a 1-in-1000 false alarm per test) and
@@ -424,4 +439,14 @@ THRESHOLDS["52_galforge_autoencoder"] = {
     "smoke": {"upper": {"reconstruction_mse_test_over_train": 3.0}},
     "default": {"upper": {"reconstruction_mse_test_over_train": 1.5}},
     "full": {"upper": {"reconstruction_mse_test_over_train": 1.5}},
+}
+# The targets for the best family on held-out galaxies.
+_GALFORGE_TARGETS = {
+    "upper": {"c2st_auc_best": 0.60, "forward_kl_best": 0.5, "invalid_fraction_best": 1e-3},
+    "lower": {"nll_gain_latent_min": 0.0},
+}
+THRESHOLDS["54_galforge_evaluation"] = {
+    "smoke": {"upper": {"invalid_fraction_best": 1e-3}},  # the logit map makes Z ≤ 0 impossible
+    "default": _GALFORGE_TARGETS,
+    "full": _GALFORGE_TARGETS,
 }
