@@ -428,9 +428,9 @@ THRESHOLDS["51_galforge_galaxies"] = {
     "smoke": _GALFORGE_SIMULATION_CHECKS,
     "default": {
         "upper": {**_GALFORGE_SIMULATION_CHECKS["upper"], "sigma_v_dwarf_median": 60.0,
-                  "sigma_v_massive_median": 260.0},
-        "lower": {**_GALFORGE_SIMULATION_CHECKS["lower"], "sigma_v_dwarf_median": 25.0,
-                  "sigma_v_massive_median": 130.0},
+                  "sigma_v_massive_median": 250.0},
+        "lower": {**_GALFORGE_SIMULATION_CHECKS["lower"], "sigma_v_dwarf_median": 30.0,
+                  "sigma_v_massive_median": 150.0},
     },
 }  # fmt: skip
 THRESHOLDS["51_galforge_galaxies"]["full"] = THRESHOLDS["51_galforge_galaxies"]["default"]

@@ -25,7 +25,7 @@ every factor a normalised closed-form density, so :func:`log_density` is exact:
   log10(Z/0.0142) = [Fe/H] + log10(0.638·10^{[O/Fe]} + 0.362), so p(Z) carries 1/(Z ln 10).
 
 **Galaxies** (:func:`sample_galaxies`): log10 M*/M☉ uniform on [7.5, 11]; v_max = 260 km/s ·
-10^{0.18 (log M − 10.5)}; hidden properties that the global parameters do not fix — disk scale
+10^{0.2 (log M − 10.5)}; hidden properties that the global parameters do not fix — disk scale
 length at fixed mass (0.12 dex scatter), bulge fraction, rotational support f_rot ("spin") and
 gradient strength g — plus the mass–metallicity zero point. The global parameters the flows are
 conditioned on (:func:`global_parameters`) are log M, the median and 10th-percentile age and the
@@ -64,7 +64,7 @@ def sample_galaxies(n: int, rng: np.random.Generator) -> pd.DataFrame:
     dm = log_mass - 10.5
     return pd.DataFrame({
         "log_mass": log_mass,
-        "v_max": 260.0 * 10 ** (0.18 * dm),
+        "v_max": 260.0 * 10 ** (0.2 * dm),
         "disk_scale": 2.5 * 10 ** (0.25 * dm + 0.12 * eps[0]),  # kpc
         "bulge_fraction": expit(-1.2 + 1.0 * dm + 0.8 * eps[1]),
         "spin": expit(1.0 + 1.0 * (log_mass - 9.0) + 0.6 * eps[2]),  # rotational support f_rot
