@@ -201,12 +201,16 @@ def galaxy_conditions(params: dict, seed: int, data: dict | None = None) -> pd.D
 
 def star_arrays(
     data: dict, table: pd.DataFrame, split: str, names: tuple[str, ...],
-    balanced_to: int | None = None, seed: int = 0,
+    balanced_to: int | None = None, seed: int = 0, projection_latents: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """(stars (N, 10), conditions (N, C) in ``names`` order, galaxy index (N,)) of a split.
 
     ``balanced_to`` resamples every galaxy to that many stars (without replacement where it has
     more, with replacement where it has fewer), so each galaxy weighs the same in training.
+    ``projection_latents`` (one row per image of ``data["images"]``) gives every star the latent
+    of a random projection of its galaxy instead of the galaxy mean: with a few dozen training
+    galaxies, the spread over projections is what keeps the flow from treating each galaxy's
+    latent as an isolated point (held-out galaxies' latents then fall between known ones).
     """
     ids = np.flatnonzero(table["split"].to_numpy() == split)
     owner = data["star_galaxy"]
@@ -218,6 +222,12 @@ def star_arrays(
             for r in (np.flatnonzero(owner == g) for g in ids)
         ])  # fmt: skip
     context = NamedConditions(names).matrix(table.iloc[owner[rows]].reset_index(drop=True))
+    latent_columns = [i for i, n in enumerate(names) if n.startswith("z")]
+    if projection_latents is not None and latent_columns:
+        rng = np.random.default_rng([seed, 54])
+        images_of = [np.flatnonzero(data["image_galaxy"] == g) for g in range(len(table))]
+        pick = np.array([rng.choice(images_of[g]) for g in owner[rows]])
+        context[:, latent_columns] = projection_latents[pick]
     return data["stars"][rows].astype(np.float64), context, owner[rows]
 
 
@@ -232,6 +242,7 @@ def flow_for(
     key = {
         **{k: params[k] for k in DATA_KEYS + AE_KEYS + FLOW_KEYS}, "flow_epochs": epochs,
         "family": family, "lr": lr, "conditions": list(names), "balanced": balanced, "seed": seed,
+        "latent_per_projection": True,
     }  # fmt: skip
 
     def train():
@@ -239,7 +250,9 @@ def flow_for(
         table = galaxy_conditions(params, seed, data)
         counts = data["galaxies"].loc[data["galaxies"]["split"] == "train", "n_stars"]
         per_galaxy = int(np.median(counts)) if balanced else None
-        x, c, _ = star_arrays(data, table, "train", names, per_galaxy, seed)
+        ae, _ = autoencoder_for(params, seed, progress=False)
+        z_images = ae.embed(torch.as_tensor(data["images"])).numpy()
+        x, c, _ = star_arrays(data, table, "train", names, per_galaxy, seed, z_images)
         x_val, c_val, _ = star_arrays(data, table, "val", names)
         est = fit_density(
             x, c, family, bijector=BoundedLogit(PHYSICAL_BOUNDS),
