@@ -38,6 +38,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import gaussian_filter
 from scipy.special import expit, ndtr, ndtri
 
 COLUMNS = ("x", "y", "z", "vx", "vy", "vz", "Z", "feh", "ofe", "age")
@@ -327,8 +328,6 @@ def render_image(
     (so dwarfs and giants both fill the dynamic range, like NIHAO's face-value renders), and
     given Gaussian noise.
     """
-    from scipy.ndimage import gaussian_filter
-
     xy = stars[:, :3] @ rotation.T
     light = stellar_light(stars)
     edges = np.linspace(-IMAGE_HALF_WIDTH, IMAGE_HALF_WIDTH, size + 1)

@@ -173,7 +173,11 @@ def autoencoder_for(params: dict, seed: int, progress: bool = True) -> tuple[Aut
 
 def galaxy_latents(ae: Autoencoder, images: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     """Mean latent over each galaxy's projections, (n galaxies, latent)."""
-    z = ae.embed(torch.as_tensor(images)).numpy()
+    return mean_per_galaxy(ae.embed(torch.as_tensor(images)).numpy(), owner, n)
+
+
+def mean_per_galaxy(z: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Mean of the rows of z (M, L) per owner index in [0, n), (n, L)."""
     counts = np.bincount(owner, minlength=n)[:, None]
     return (
         np.stack([np.bincount(owner, weights=z[:, k], minlength=n) for k in range(z.shape[1])], 1)
@@ -187,12 +191,19 @@ def condition_names(params: dict, use_latent: bool) -> tuple[str, ...]:
     return tuple(CONDITIONS) + latent
 
 
-def galaxy_conditions(params: dict, seed: int, data: dict | None = None) -> pd.DataFrame:
-    """Per-galaxy table of every available condition (global parameters and mean latents)."""
+def galaxy_conditions(
+    params: dict, seed: int, data: dict | None = None, image_latents: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Per-galaxy table of every available condition (global parameters and mean latents).
+
+    ``image_latents`` (one row per image) saves re-encoding when the caller already has them.
+    """
     data = data or dataset(params, seed, progress=False)
-    ae, _ = autoencoder_for(params, seed, progress=False)
+    if image_latents is None:
+        ae, _ = autoencoder_for(params, seed, progress=False)
+        image_latents = ae.embed(torch.as_tensor(data["images"])).numpy()
     galaxies = data["galaxies"]
-    z = galaxy_latents(ae, data["images"], data["image_galaxy"], len(galaxies))
+    z = mean_per_galaxy(image_latents, data["image_galaxy"], len(galaxies))
     table = galaxies[[*CONDITIONS, "split"]].copy()
     for k in range(z.shape[1]):
         table[f"z{k}"] = z[:, k]
@@ -247,11 +258,11 @@ def flow_for(
 
     def train():
         data = dataset(params, seed, progress=False)
-        table = galaxy_conditions(params, seed, data)
-        counts = data["galaxies"].loc[data["galaxies"]["split"] == "train", "n_stars"]
-        per_galaxy = int(np.median(counts)) if balanced else None
         ae, _ = autoencoder_for(params, seed, progress=False)
         z_images = ae.embed(torch.as_tensor(data["images"])).numpy()
+        table = galaxy_conditions(params, seed, data, z_images)
+        counts = data["galaxies"].loc[data["galaxies"]["split"] == "train", "n_stars"]
+        per_galaxy = int(np.median(counts)) if balanced else None
         x, c, _ = star_arrays(data, table, "train", names, per_galaxy, seed, z_images)
         x_val, c_val, _ = star_arrays(data, table, "val", names)
         est = fit_density(
