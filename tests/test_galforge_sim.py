@@ -1,10 +1,18 @@
 """Mock NIHAO-like galaxies: exact density normalises and matches the sampler; cleaning; loader."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import integrate
 
-from astrogen.io.galforge import GalaxyFileError, clean_galaxy, load_galaxy
+from astrogen.io.anomaly import ImageFolderError
+from astrogen.io.galforge import (
+    GalaxyFileError,
+    clean_galaxy,
+    load_galaxy,
+    load_population,
+    write_population,
+)
 from astrogen.sims import galforge as gf
 
 
@@ -184,3 +192,46 @@ def test_galaxies_split_exactly_and_star_counts_grow_with_mass():
         "train": 63, "val": 9, "test": 18,
     }  # fmt: skip
     np.testing.assert_array_equal(star_count(np.array([7.5, 11.0]), 1000, 8000), [1000, 8000])
+
+
+def test_population_folder_round_trip_cleaning_and_errors(tmp_path):
+    rng = np.random.default_rng(7)
+    table = gf.sample_galaxies(3, rng)
+    stars = [
+        gf.sample_stars(g, n, rng)
+        for (_, g), n in zip(table.iterrows(), (1500, 1200, 400), strict=True)
+    ]
+    images = np.stack(
+        [gf.render_image(s, 24, gf.random_rotation(rng), rng) for s in stars for _ in (0, 1)]
+    )
+    data = {
+        "galaxies": pd.DataFrame({"name": ["a", "b", "c"], "log_mass": table["log_mass"]}),
+        "stars": np.concatenate(stars), "star_galaxy": np.repeat(np.arange(3), [1500, 1200, 400]),
+        "images": images, "image_galaxy": np.repeat(np.arange(3), 2),
+    }  # fmt: skip
+    root = write_population(tmp_path / "pop", data)
+    got = load_population(root, image_size=12)
+    # "c" has 400 < 1000 stars and is dropped, as GalacticFlow drops small galaxies
+    assert list(got["galaxies"]["name"]) == ["a", "b"]
+    assert got["images"].shape == (4, 3, 12, 12) and list(got["image_galaxy"]) == [0, 0, 1, 1]
+    # 24² → 12² by area averaging keeps the mean brightness (8-bit rounding aside)
+    np.testing.assert_allclose(got["images"][0].mean(), images[0].mean(), atol=3e-3)
+    kept, _ = clean_galaxy(stars[0])
+    np.testing.assert_allclose(got["stars"][got["star_galaxy"] == 0], kept, rtol=1e-6)
+    expected = gf.global_parameters(kept, table["log_mass"].iloc[0])
+    for key, value in expected.items():
+        assert got["galaxies"].loc[0, key] == pytest.approx(value, rel=1e-5)
+
+    (root / "galaxies" / "d.npy").write_bytes(b"")
+    with pytest.raises(GalaxyFileError, match=r"galaxies\.csv: no such file; \.npy galaxies need"):
+        load_population(root, image_size=12)
+    (root / "galaxies" / "d.npy").unlink()
+    for path in (root / "images" / "b").iterdir():
+        path.unlink()
+    with pytest.raises(ImageFolderError, match=r"images/b: no images"):
+        load_population(root, image_size=12)
+    (root / "images" / "b").rmdir()
+    with pytest.raises(GalaxyFileError, match=r"images/b: no such directory"):
+        load_population(root, image_size=12)
+    with pytest.raises(GalaxyFileError, match=r"nowhere/galaxies: no such directory"):
+        load_population(tmp_path / "nowhere", image_size=12)

@@ -176,7 +176,7 @@ _GALFORGE_AE = {
 _GALFORGE_FLOWS = {
     "smoke": {"flow_transforms": 2, "flow_hidden": 32, "flow_epochs": 2, "flow_batch": 512,
               "tuning_epochs": 1, "lr_grid": [1e-3, 3e-3], "ablation_seeds": 1},
-    "default": {"flow_transforms": 4, "flow_hidden": 64, "flow_epochs": 8, "flow_batch": 1024,
+    "default": {"flow_transforms": 4, "flow_hidden": 64, "flow_epochs": 24, "flow_batch": 1024,
                 "tuning_epochs": 2, "lr_grid": [3e-4, 1e-3, 3e-3], "ablation_seeds": 3},
     "full": {"flow_transforms": 8, "flow_hidden": 256, "flow_epochs": 60, "flow_batch": 2048,
              "tuning_epochs": 8, "lr_grid": [1e-4, 3e-4, 1e-3, 3e-3], "ablation_seeds": 5},
@@ -312,6 +312,9 @@ DATA_PARAMETERS = {
     "41_anomaly_sky_and_suites": ("data_source",),
     "42_anomaly_training": ("data_source",),
     "43_anomaly_rating": ("data_source",),
+    "52_galforge_autoencoder": ("data_source",),
+    "53_galforge_flows": ("data_source",),
+    "54_galforge_evaluation": ("data_source",),
 }  # fmt: skip
 
 

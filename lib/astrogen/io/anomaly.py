@@ -85,12 +85,16 @@ def write_image_folder(root: Path | str, sets: dict[str, np.ndarray]) -> Path:
     for key, images in sets.items():
         if key not in LAYOUT:
             raise KeyError(f"unknown set {key!r}; choose from {sorted(LAYOUT)}")
-        folder = root.joinpath(*LAYOUT[key])
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
-        for i, rgb in enumerate(pixels):
-            store.atomic_write(
-                folder / f"{key}_{i:06d}.png",
-                lambda tmp, a=rgb: Image.fromarray(a).save(tmp, "PNG"),
-            )
+        save_images(root.joinpath(*LAYOUT[key]), images, prefix=key)
     return root
+
+
+def save_images(folder: Path | str, images: np.ndarray, prefix: str) -> None:
+    """Write (N, 3, H, W) RGB in [0, 1] as 8-bit ``<prefix>_<i>.png`` files in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    for i, rgb in enumerate(pixels):
+        store.atomic_write(
+            folder / f"{prefix}_{i:06d}.png", lambda tmp, a=rgb: Image.fromarray(a).save(tmp, "PNG")
+        )

@@ -13,8 +13,8 @@ every factor a normalised closed-form density, so :func:`log_density` is exact:
 * **ages** t — thin disk: exponential in t with scale τ on [0, 13.8] (recent star formation for
   low-mass galaxies, earlier for massive ones); thick disk, bulge and halo: truncated normals;
 * **positions** — disks: surface density ∝ e^{−R/R_d(t)} (inside-out: R_d(t) = R_d (1.25 − 0.5
-  t/13.8)) and vertical ∝ e^{−|z|/h(t)}, h growing with age, i.e. p(x) = e^{−R/R_d}/(2πR_d²) ·
-  e^{−|z|/h}/(2h); bulge and halo: Hernquist spheres, p(x) = a / (2π r (r + a)³);
+  t/13.8)) and vertical ∝ e^{−|z|/h(t)}, h growing with age and with the disk's dispersion
+  (thicker at low spin), i.e. p(x) = e^{−R/R_d}/(2πR_d²) · e^{−|z|/h}/(2h); bulge and halo: Hernquist spheres, p(x) = a / (2π r (r + a)³);
 * **velocities** — disks: Gaussians in (v_R, v_φ, v_z) (a rotation of (v_x, v_y), unit Jacobian)
   with dispersions falling as e^{−R/4R_d} and growing with age as ((t + 0.1)/10.1)^{1/3}, mean
   v_φ = f_rot v_c³/(v_c² + σ_R²) (asymmetric drift), rotation curve
@@ -123,8 +123,15 @@ def _disk_scale(galaxy: Mapping[str, float], t: np.ndarray, thick: bool) -> np.n
     return r_d * (1.3 if thick else 1.0)
 
 
+def _heating(galaxy: Mapping[str, float]) -> float:
+    # velocity dispersion relative to v_max: a disk with less rotational support is hotter
+    return 0.35 + 0.65 * (1 - galaxy["spin"])
+
+
 def _scale_height(galaxy: Mapping[str, float], t: np.ndarray, thick: bool) -> np.ndarray:
-    return galaxy["disk_scale"] * (0.08 + 0.02 * t) * (3.0 if thick else 1.0)
+    # h grows with the disk's dispersion, so a hot (low-spin) disk is visibly thicker edge-on
+    heat = _heating(galaxy) / 0.6
+    return galaxy["disk_scale"] * (0.08 + 0.02 * t) * (3.0 if thick else 1.0) * heat
 
 
 def _hernquist_scale(galaxy: Mapping[str, float], component: str) -> float:
@@ -137,7 +144,7 @@ def _disk_kinematics(
     """(mean v_φ, σ_R, σ_φ, σ_z) at cylindrical radius R and age t."""
     v_max, r_d = galaxy["v_max"], galaxy["disk_scale"]
     v_c = v_max * (1 - np.exp(-radius / (0.8 * r_d)))
-    sigma0 = v_max * (0.35 + 0.65 * (1 - galaxy["spin"])) * (1.4 if thick else 1.0)
+    sigma0 = v_max * _heating(galaxy) * (1.4 if thick else 1.0)
     sigma_r = sigma0 * np.exp(-radius / (4 * r_d)) * ((t + 0.1) / 10.1) ** (1 / 3) + 3.0
     # asymmetric drift: lag ≈ σ_R²/v_c where σ_R ≪ v_c, mean → 0 where the disk is hot
     mean_phi = galaxy["spin"] * v_c**3 / (v_c**2 + sigma_r**2)
@@ -300,14 +307,15 @@ def stellar_light(stars: np.ndarray) -> np.ndarray:
 
     A simple-stellar-population approximation: r-band light per unit mass fades as
     :math:`t^{-0.8}` and colours redden with age and metallicity,
-    g − r = 0.25 + 0.22 log10(t / Gyr) + 0.1 [Fe/H] and r − i = 0.1 + 0.08 log10(t / Gyr) +
-    0.05 [Fe/H], t ≥ 30 Myr.
+    g − r = 0.25 + 0.22 log10(t / Gyr) + 0.33 [Fe/H] and r − i = 0.1 + 0.08 log10(t / Gyr) +
+    0.12 [Fe/H], t ≥ 30 Myr — metallicity weighs 3/2 as much as log age (Worthey's 3/2 rule), so
+    a metallicity gradient shows as a colour gradient.
     """
     log_t = np.log10(np.maximum(stars[:, COLUMNS.index("age")], 0.03))
     feh = stars[:, COLUMNS.index("feh")]
     log_r = -0.8 * log_t
-    g_r = 0.25 + 0.22 * log_t + 0.1 * feh
-    r_i = 0.1 + 0.08 * log_t + 0.05 * feh
+    g_r = 0.25 + 0.22 * log_t + 0.33 * feh
+    r_i = 0.1 + 0.08 * log_t + 0.12 * feh
     return 10 ** np.stack([log_r - 0.4 * g_r, log_r, log_r + 0.4 * r_i], 1)
 
 

@@ -1,15 +1,19 @@
 r"""Study 5 pipeline: mock galaxies → star particles, images and conditions, split by galaxy.
 
 Galaxies (not stars) are split into train / validation / test, so held-out galaxies are never
-seen by the autoencoder or the flows. Star counts grow with stellar mass (``stars_min`` at
+seen by the autoencoder or the flows. ``params["data_source"]`` is ``"simulated"`` (the default)
+or a folder of real galaxies (:func:`astrogen.io.galforge.load_population`); the exact density,
+and with it the forward KL, exists only for the simulated population. Star counts grow with stellar mass (``stars_min`` at
 10^7.5 M☉ to ``stars_max`` at 10^11 M☉, ∝ M^{0.3}), so star-weighted training is dominated by
 massive galaxies — the reason for the galaxy-balanced ablation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +24,7 @@ from astrogen import paths, store
 from astrogen.autoencoder import Autoencoder, fit_autoencoder
 from astrogen.bijectors import BoundedLogit
 from astrogen.flows import DensityEstimator, fit_density
+from astrogen.io.galforge import load_population
 from astrogen.metrics import c2st_auc, sliced_wasserstein, wasserstein_1d
 from astrogen.sims.galforge import (
     COLUMNS,
@@ -95,11 +100,39 @@ def split_galaxies(n: int, seed: int) -> np.ndarray:
     return labels.astype(str)
 
 
-def dataset(params: dict, seed: int, progress: bool = True) -> dict:
-    """The mock population: ``galaxies`` (table: parameters, measured conditions, split),
-    ``stars`` (N, 10) and ``star_galaxy`` (N,) galaxy index, ``images`` (G·P, 3, S, S) float32
-    with ``image_galaxy`` (G·P,) — P random projections per galaxy."""
+def data_key(params: dict, seed: int) -> dict:
+    """What identifies the data: the simulator's sizes and seed, plus the folder of real data."""
     key = {**{k: params[k] for k in DATA_KEYS}, "seed": seed}
+    if is_real(params):
+        root = Path(params["data_source"]).resolve()
+        # names, sizes and modification times: an edited file invalidates the cached models
+        listing = sorted(
+            (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file()
+        )  # fmt: skip
+        key["data_source"] = str(root)
+        key["data_fingerprint"] = hashlib.sha256(repr(listing).encode()).hexdigest()[:16]
+    return key
+
+
+def is_real(params: dict) -> bool:
+    """True when ``params["data_source"]`` names a folder of real galaxies."""
+    return params.get("data_source", "simulated") != "simulated"
+
+
+def dataset(params: dict, seed: int, progress: bool = True) -> dict:
+    """The population: ``galaxies`` (table: measured conditions, split, star count; for the mock
+    also its true parameters), ``stars`` (N, 10) and ``star_galaxy`` (N,) galaxy index,
+    ``images`` (M, 3, S, S) float32 with ``image_galaxy`` (M,) — several projections per galaxy;
+    ``simulated`` says whether the exact density (:func:`log_density`) applies.
+    """
+    if is_real(params):
+        data = load_population(params["data_source"], params["image_size"])
+        galaxies = data["galaxies"]
+        galaxies["split"] = split_galaxies(len(galaxies), seed)
+        galaxies["n_stars"] = np.bincount(data["star_galaxy"], minlength=len(galaxies))
+        return {**data, "simulated": False}
+    key = data_key(params, seed)
 
     def build() -> dict[str, np.ndarray]:
         rng = np.random.default_rng([seed, 50])
@@ -130,6 +163,7 @@ def dataset(params: dict, seed: int, progress: bool = True) -> dict:
     galaxies["split"] = split_galaxies(len(galaxies), seed)
     galaxies["n_stars"] = np.bincount(arrays["star_galaxy"], minlength=len(galaxies))
     return {
+        "simulated": True,
         "galaxies": galaxies,
         "stars": arrays["stars"],
         "star_galaxy": arrays["star_galaxy"],
@@ -155,7 +189,7 @@ def radial_profile(
 
 def autoencoder_for(params: dict, seed: int, progress: bool = True) -> tuple[Autoencoder, dict]:
     """Conv autoencoder on the images of training galaxies only (held-out galaxies never seen)."""
-    key = {**{k: params[k] for k in DATA_KEYS + AE_KEYS}, "seed": seed}
+    key = {**data_key(params, seed), **{k: params[k] for k in AE_KEYS}}
 
     def train():
         data = dataset(params, seed, progress)
@@ -251,7 +285,7 @@ def flow_for(
     names = condition_names(params, use_latent)
     epochs = epochs or params["flow_epochs"]
     key = {
-        **{k: params[k] for k in DATA_KEYS + AE_KEYS + FLOW_KEYS}, "flow_epochs": epochs,
+        **data_key(params, seed), **{k: params[k] for k in AE_KEYS + FLOW_KEYS}, "flow_epochs": epochs,
         "family": family, "lr": lr, "conditions": list(names), "balanced": balanced, "seed": seed,
         "latent_per_projection": True,
     }  # fmt: skip
@@ -327,7 +361,7 @@ def evaluate_flow(
             samples = est.sample(len(stars), torch.as_tensor(context[0])).numpy()
             t_sampling += time.perf_counter() - start
         n_sampled += len(samples)
-        log_p = log_density(stars, galaxies.iloc[g])
+        log_p = log_density(stars, galaxies.iloc[g]) if data["simulated"] else np.nan
         valid = sample_validity(samples)
         scale = stars.std(0)
         recomputed = global_parameters(samples[valid], galaxies.loc[g, "log_mass"])
