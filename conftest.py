@@ -5,5 +5,26 @@ Notebooks run under nbval in the ``smoke`` profile: the kernels inherit this env
 
 import os
 
+import pytest
+
 os.environ.setdefault("ASTROGEN_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def run_smoke_notebooks(tmp_path):
+    """Execute numbered notebooks in order with papermill, smoke profile, from the notebook folder;
+    extra keyword arguments become notebook parameters. Executed copies land in ``tmp_path``."""
+    import papermill as pm
+
+    from astrogen import paths
+
+    def run(names: list[str], **parameters) -> None:
+        for name in names:
+            pm.execute_notebook(
+                paths.NOTEBOOKS / f"{name}.ipynb", tmp_path / f"{name}.ipynb",
+                parameters={"profile": "smoke", **parameters}, progress_bar=False,
+                cwd=str(paths.NOTEBOOKS),
+            )  # fmt: skip
+
+    return run

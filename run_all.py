@@ -129,15 +129,38 @@ def load_metrics(profile: str, nb: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _rows_by_notebook(table: str) -> dict[str, list[str]]:
+    """The rows of an existing results table per notebook (its first row marked as an earlier
+    run), as written by :func:`write_results`."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or cells[0] in ("notebook", "---"):
+            continue
+        if cells[0]:
+            current = cells[0]
+            cells[1] = "earlier run"
+            line = "| " + " | ".join(cells) + " |"
+            out[current] = []
+        if current is not None:
+            out[current].append(line)
+    return out
+
+
 def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: float) -> str:
     """Markdown table of every notebook's headline metrics; written to figures/RESULTS.md
     (``data/runs/smoke/RESULTS.md`` for the smoke profile, see :func:`astrogen.paths.results_table`).
 
     Notebooks not run this time keep the metrics of their last run of the same profile, marked
-    as such, so ``--only`` never drops other studies from the table.
+    as such, so ``--only`` never drops other studies from the table; where that run's metrics
+    are not on this machine (``data/`` is not versioned, e.g. in a fresh clone), their rows are
+    carried over from the existing table.
     """
     meta = {"profile", "seed", "device", "wall_s", "machine", "cpu_threads"}
     this_run = {nb: (ok, secs) for nb, ok, secs in rows}
+    results = paths.results_table(profile)
+    previous = _rows_by_notebook(results.read_text()) if results.exists() else {}
     lines = [
         "# Results",
         "",
@@ -158,6 +181,7 @@ def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: flo
         elif metrics:
             status, secs = "earlier run", float(metrics.get("wall_s", float("nan")))
         else:
+            lines += previous.get(nb.stem, [])
             continue
         head = (
             f"| {nb.stem} | {status} | {secs:.0f} | {metrics.get('device', '')} "
@@ -170,7 +194,6 @@ def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: flo
             prefix = head if i == 0 else "| | | | | "
             lines.append(prefix + f"| {k} | {v:.4g} |")
     text = "\n".join(lines) + "\n"
-    results = paths.results_table(profile)
     tmp = results.with_suffix(".md.tmp")
     tmp.write_text(text)
     os.replace(tmp, results)

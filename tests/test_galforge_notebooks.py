@@ -4,14 +4,13 @@ import json
 
 import numpy as np
 import pandas as pd
-import papermill as pm
 
 from astrogen import paths
 from astrogen.io.galforge import write_population
 from astrogen.sims import galforge as sim
 
 
-def test_notebooks_train_and_evaluate_from_a_population_folder(tmp_path):
+def test_notebooks_train_and_evaluate_from_a_population_folder(tmp_path, run_smoke_notebooks):
     rng = np.random.default_rng(0)
     table = sim.sample_galaxies(12, rng)
     stars = [sim.sample_stars(galaxy, 1_200, rng) for _, galaxy in table.iterrows()]
@@ -21,12 +20,8 @@ def test_notebooks_train_and_evaluate_from_a_population_folder(tmp_path):
         "stars": np.concatenate(stars), "star_galaxy": np.repeat(np.arange(12), 1_200),
         "images": np.stack(views), "image_galaxy": np.repeat(np.arange(12), 2),
     })  # fmt: skip
-    for name in ("52_galforge_autoencoder", "53_galforge_flows", "54_galforge_evaluation"):
-        pm.execute_notebook(
-            paths.NOTEBOOKS / f"{name}.ipynb", tmp_path / f"{name}.ipynb",
-            parameters={"profile": "smoke", "data_source": str(folder)}, progress_bar=False,
-            cwd=str(paths.NOTEBOOKS),
-        )  # fmt: skip
+    notebooks = ["52_galforge_autoencoder", "53_galforge_flows", "54_galforge_evaluation"]
+    run_smoke_notebooks(notebooks, data_source=str(folder))
     metrics = {
         name: json.loads((paths.metrics_dir("smoke") / f"{name}.json").read_text())
         for name in ("52_galforge_autoencoder", "54_galforge_evaluation")

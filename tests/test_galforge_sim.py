@@ -14,6 +14,7 @@ from astrogen.io.galforge import (
     write_population,
 )
 from astrogen.sims import galforge as gf
+from astrogen.studies import galforge as study
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +236,23 @@ def test_population_folder_round_trip_cleaning_and_errors(tmp_path):
         load_population(root, image_size=12)
     with pytest.raises(GalaxyFileError, match=r"nowhere/galaxies: no such directory"):
         load_population(tmp_path / "nowhere", image_size=12)
+
+
+def test_cost_of_unknown_properties_is_zero_when_known_and_positive_when_not(monkeypatch):
+    rng = np.random.default_rng(3)
+    galaxies = gf.sample_galaxies(2, rng)
+    galaxies["split"] = "test"
+    stars = [gf.sample_stars(g, 1500, rng) for _, g in galaxies.iterrows()]
+    data = {"galaxies": galaxies, "stars": np.concatenate(stars),
+            "star_galaxy": np.repeat([0, 1], 1500)}  # fmt: skip
+    floor = study.cost_of_unknown_properties(data, seed=0, n_draws=24)
+    assert list(floor.columns) == [*study.UNKNOWABLE, "all"]
+    # a mixture can only lose against the true density: clearly positive for all properties
+    # together, and never below Monte Carlo noise for one
+    assert (floor["all"] > 0.05).all() and (floor.to_numpy() > -0.02).all()
+    # if the "prior" draws are the galaxy itself, the mixture is the truth and the floor is zero
+    monkeypatch.setattr(
+        study, "sample_galaxies",
+        lambda n, rng, log_mass: pd.concat([galaxies[galaxies["log_mass"] == log_mass]] * n),
+    )  # fmt: skip
+    assert np.allclose(study.cost_of_unknown_properties(data, seed=0, n_draws=4), 0.0, atol=1e-9)

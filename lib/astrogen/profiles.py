@@ -450,8 +450,11 @@ _GALFORGE_TARGETS = {
 }
 THRESHOLDS["54_galforge_evaluation"] = {
     "smoke": {"upper": {"invalid_fraction_best": 1e-3}},  # the logit map makes Z ≤ 0 impossible
-    # C2ST, forward KL and the latent's gain are not reached at the default CPU budget (notebook
-    # 54, README); they stay the targets of the paper-scale profile.
-    "default": {"upper": {"invalid_fraction_best": 1e-3}},
+    # The C2ST target is not reached at the default CPU budget (0.62, notebook 54 and README); it
+    # stays a target of the paper-scale profile. Forward KL, latent gain and validity are asserted.
+    "default": {
+        "upper": {"forward_kl_best": 0.5, "invalid_fraction_best": 1e-3},
+        "lower": {"nll_gain_latent_min": 0.0},
+    },
     "full": _GALFORGE_TARGETS,
 }

@@ -58,9 +58,12 @@ FEH_SCATTER = {"thin": 0.12, "thick": 0.2, "bulge": 0.2, "halo": 0.45}
 _LOG_2PI = np.log(2 * np.pi)
 
 
-def sample_galaxies(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """n galaxies' defining parameters, one row each (see the module docstring)."""
-    log_mass = rng.uniform(*LOG_MASS_RANGE, n)
+def sample_galaxies(
+    n: int, rng: np.random.Generator, log_mass: float | None = None
+) -> pd.DataFrame:
+    """n galaxies' defining parameters, one row each (see the module docstring); all at stellar
+    mass ``log_mass`` if given (the other properties then follow their prior at that mass)."""
+    log_mass = rng.uniform(*LOG_MASS_RANGE, n) if log_mass is None else np.full(n, log_mass)
     eps = rng.standard_normal((5, n))
     dm = log_mass - 10.5
     return pd.DataFrame({

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from astrogen import paths, store
@@ -29,6 +30,7 @@ from astrogen.metrics import c2st_auc, sliced_wasserstein, wasserstein_1d
 from astrogen.sims.galforge import (
     COLUMNS,
     CONDITIONS,
+    HIDDEN,
     LOG_MASS_RANGE,
     T_MAX,
     global_parameters,
@@ -392,3 +394,41 @@ def evaluate_flow(
         "sliced_w1": float(per_galaxy["sliced_w1"].mean()),
     }
     return per_galaxy, pooled
+
+
+UNKNOWABLE = (*HIDDEN, "feh_zero")
+
+
+def cost_of_unknown_properties(
+    data: dict, seed: int, n_draws: int = 48, max_stars: int = 2000
+) -> pd.DataFrame:
+    r"""What not knowing a galaxy property costs even a perfect model, per test galaxy.
+
+    For a property set :math:`h` of galaxy :math:`θ = (h, θ_{\rm rest})`, the best density that
+    does not know :math:`h` (beyond the stellar mass) is the mixture over its prior at that
+    mass, :math:`\bar q(s) = \frac1K\sum_k p(s \mid h_k, θ_{\rm rest})`, :math:`h_k \sim
+    p(h \mid M_*)`, and its forward KL :math:`\langle \ln p(s\mid θ) - \ln \bar q(s)\rangle_p`
+    [nats/star] is the floor a flow conditioned without :math:`h` cannot beat. The global
+    parameters reveal part of some properties (mean Z the metallicity zero point ``feh_zero``), so
+    these are upper bounds on the floor. Columns: each of :data:`UNKNOWABLE` alone and ``all``.
+    """
+    galaxies = data["galaxies"]
+    rng = np.random.default_rng([seed, 55])
+    sets = {**{h: (h,) for h in UNKNOWABLE}, "all": UNKNOWABLE}
+    rows = []
+    for g in np.flatnonzero(galaxies["split"].to_numpy() == "test"):
+        galaxy = galaxies.iloc[g]
+        stars = data["stars"][data["star_galaxy"] == g].astype(np.float64)
+        stars = stars[rng.choice(len(stars), min(len(stars), max_stars), replace=False)]
+        log_p = log_density(stars, galaxy)
+        draws = sample_galaxies(n_draws, rng, log_mass=galaxy["log_mass"])
+        row = {"galaxy": g}
+        for name, props in sets.items():
+            log_q = [
+                log_density(stars, {**galaxy, **{h: draws.iloc[k][h] for h in props}})
+                for k in range(n_draws)
+            ]
+            mixture = logsumexp(np.stack(log_q), axis=0) - np.log(n_draws)
+            row[name] = float(np.mean(log_p - mixture))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("galaxy")
