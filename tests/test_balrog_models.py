@@ -129,3 +129,18 @@ def test_a_real_catalogue_goes_through_the_same_pipeline(tmp_path):
     with pytest.raises(ValueError, match="deep_id_column"):
         study.injections({}, 0, {"path": str(tmp_path / "balrog.csv"),
                                  "columns": {**columns, "deep_id_column": None}})  # fmt: skip
+
+
+def test_generator_outputs_do_not_depend_on_the_evaluation_chunk():
+    unit = {"mean": [0.0] * 3, "std": [1.0] * 3}
+    model = ConditionalWGAN({
+        "noise_dim": 4, "conditions": 3, "truths": 3, "outputs": 3, "width": 16, "trunk_layers": 2,
+        "c_scaler": unit, "t_scaler": unit, "y_scaler": unit,
+    })  # fmt: skip
+    c, t = np.random.default_rng(0).normal(size=(2, 1000, 3))
+    draws = []
+    for chunk in (1000, 128, 7):
+        torch.manual_seed(1)
+        draws.append(model.sample(c, t, batch=600, chunk=chunk))
+    assert draws[0].shape == (1000, 3)
+    assert np.allclose(draws[0], draws[1], atol=1e-6) and np.allclose(draws[0], draws[2], atol=1e-6)
