@@ -129,9 +129,12 @@ def load_metrics(profile: str, nb: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _rows_by_notebook(table: str) -> dict[str, list[str]]:
-    """The rows of an existing results table per notebook (its first row marked as an earlier
-    run), as written by :func:`write_results`."""
+def _rows_by_notebook(table: str, profile: str) -> dict[str, list[str]]:
+    """The rows per notebook of an existing results table of ``profile`` (none if the table is
+    another profile's), as written by :func:`write_results`; a successful row is marked as an
+    earlier run, a failed one stays marked as failed."""
+    if f"- profile: `{profile}`" not in table.splitlines():
+        return {}
     out: dict[str, list[str]] = {}
     current = None
     for line in table.splitlines():
@@ -140,7 +143,7 @@ def _rows_by_notebook(table: str) -> dict[str, list[str]]:
             continue
         if cells[0]:
             current = cells[0]
-            cells[1] = "earlier run"
+            cells[1] = "FAILED (earlier run)" if "FAILED" in cells[1] else "earlier run"
             line = "| " + " | ".join(cells) + " |"
             out[current] = []
         if current is not None:
@@ -160,7 +163,7 @@ def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: flo
     meta = {"profile", "seed", "device", "wall_s", "machine", "cpu_threads"}
     this_run = {nb: (ok, secs) for nb, ok, secs in rows}
     results = paths.results_table(profile)
-    previous = _rows_by_notebook(results.read_text()) if results.exists() else {}
+    previous = _rows_by_notebook(results.read_text(), profile) if results.exists() else {}
     lines = [
         "# Results",
         "",

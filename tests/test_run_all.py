@@ -61,17 +61,25 @@ def test_results_table_keeps_rows_of_notebooks_whose_metrics_are_not_here(tmp_pa
     table = tmp_path / "RESULTS.md"
     monkeypatch.setattr(run_all, "DATA", tmp_path / "data")
     monkeypatch.setattr(run_all.paths, "results_table", lambda profile=None: table)
-    first, second = run_all.discover()[:2]
-    table.write_text(
-        "# Results\n\n| notebook | status | wall time [s] | device | seed | metric | value |\n"
+    first, second, third = run_all.discover()[:3]
+    old_table = (
+        "# Results\n\n- profile: `default`\n\n"
+        "| notebook | status | wall time [s] | device | seed | metric | value |\n"
         "|---|---|---|---|---|---|---|\n"
         f"| {first.stem} | ok | 12 | cpu | 0 | kl | 0.01 |\n| | | | | | nll | 6.5 |\n"
         f"| {second.stem} | ok | 30 | cpu | 0 | old_metric | 1 |\n"
+        f"| {third.stem} | FAILED | 3 | | | | |\n"
     )
+    table.write_text(old_table)
     metrics = tmp_path / "data" / "metrics" / "default"
     metrics.mkdir(parents=True)
     (metrics / f"{second.stem}.json").write_text(json.dumps({"wall_s": 31.0, "new_metric": 2.0}))
     text = run_all.write_results("default", [(second, True, 31.0)], 31.0)
     assert f"| {first.stem} | earlier run | 12 | cpu | 0 | kl | 0.01 |\n| | | | | | nll | 6.5 |" in text
     assert "old_metric" not in text and f"| {second.stem} | ok | 31 |" in text
+    assert f"| {third.stem} | FAILED (earlier run) | 3 |" in text
     assert table.read_text() == text
+    # another profile's table (default and full share figures/RESULTS.md) lends no rows
+    table.write_text(old_table)
+    text = run_all.write_results("full", [], 0.0)
+    assert first.stem not in text and third.stem not in text
