@@ -256,3 +256,20 @@ def test_cost_of_unknown_properties_is_zero_when_known_and_positive_when_not(mon
         lambda n, rng, log_mass: pd.concat([galaxies[galaxies["log_mass"] == log_mass]] * n),
     )  # fmt: skip
     assert np.allclose(study.cost_of_unknown_properties(data, seed=0, n_draws=4), 0.0, atol=1e-9)
+
+
+def test_c2st_of_unknown_properties_is_chance_when_known_and_higher_when_not():
+    rng = np.random.default_rng(4)
+    galaxies = gf.sample_galaxies(3, rng)
+    galaxies["split"] = "test"
+    stars = [gf.sample_stars(g, 600, rng) for _, g in galaxies.iterrows()]
+    masses = galaxies["log_mass"].to_numpy()
+    for key in ("age_median", "age_p10", "metallicity_mean"):
+        galaxies[key] = [gf.global_parameters(s, m)[key] for s, m in zip(stars, masses, strict=True)]
+    data = {"galaxies": galaxies, "stars": np.concatenate(stars),
+            "star_galaxy": np.repeat([0, 1, 2], 600)}  # fmt: skip
+    auc = study.c2st_of_unknown_properties(data, seed=0, sets={"none": (), "all": study.UNKNOWABLE})
+    # fresh draws of the same galaxy cannot be told from its stars; a galaxy whose every
+    # hidden property is redrawn from the prior can
+    assert abs(auc["none"] - 0.5) < 0.04
+    assert auc["all"] > auc["none"] + 0.05

@@ -168,10 +168,13 @@ _GALFORGE_DATA = {
     "full": {"n_galaxies": 90, "stars_min": 10_000, "stars_max": 200_000, "image_size": 448,
              "projections": 4},
 }  # fmt: skip
+# colour channels weigh 3× in amplitude (LuminosityColourNorm) so the latent keeps colour gradients;
+# cross-validated probes of the gradient over seed 0's galaxies, per weight: 1 → R² 0.05, 2 → 0.43
+# and 0.50 (two seeds), 3 → 0.53, 4 → 0.43, 8 → 0.28 (the disk scale then degrades)
 _GALFORGE_AE = {
-    "smoke": {"ae_latent": 16, "ae_width": 8, "ae_epochs": 2},
-    "default": {"ae_latent": 16, "ae_width": 16, "ae_epochs": 60},
-    "full": {"ae_latent": 16, "ae_width": 32, "ae_epochs": 200},
+    "smoke": {"ae_latent": 16, "ae_width": 8, "ae_colour_weight": 3.0, "ae_epochs": 2},
+    "default": {"ae_latent": 16, "ae_width": 16, "ae_colour_weight": 3.0, "ae_epochs": 60},
+    "full": {"ae_latent": 16, "ae_width": 32, "ae_colour_weight": 3.0, "ae_epochs": 200},
 }
 _GALFORGE_FLOWS = {
     "smoke": {"flow_transforms": 2, "flow_hidden": 32, "flow_epochs": 2, "flow_batch": 512,
@@ -450,11 +453,6 @@ _GALFORGE_TARGETS = {
 }
 THRESHOLDS["54_galforge_evaluation"] = {
     "smoke": {"upper": {"invalid_fraction_best": 1e-3}},  # the logit map makes Z ≤ 0 impossible
-    # The C2ST target is not reached at the default CPU budget (0.62, notebook 54 and README); it
-    # stays a target of the paper-scale profile. Forward KL, latent gain and validity are asserted.
-    "default": {
-        "upper": {"forward_kl_best": 0.5, "invalid_fraction_best": 1e-3},
-        "lower": {"nll_gain_latent_min": 0.0},
-    },
+    "default": _GALFORGE_TARGETS,
     "full": _GALFORGE_TARGETS,
 }
