@@ -16,6 +16,11 @@ from torch import nn
 from astrogen.train import TrainHistory, split_indices, train_likelihood
 
 
+def log_flux(images: torch.Tensor) -> torch.Tensor:
+    r""":math:`\ln(1 + \max(I, 0))`, float32, same shape."""
+    return torch.log1p(images.float().clamp_min(0))
+
+
 class LogImageNorm(nn.Module):
     r""":math:`\tilde I = (\ln(1 + \max(I, 0)) - m)/s`; ``m``, ``s`` are buffers (set on fit)."""
 
@@ -26,11 +31,11 @@ class LogImageNorm(nn.Module):
 
     @classmethod
     def fit(cls, images: torch.Tensor) -> LogImageNorm:
-        logged = torch.log1p(images.float().clamp_min(0))
+        logged = log_flux(images)
         return cls(logged.mean().item(), logged.std().item())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return (torch.log1p(images.float().clamp_min(0)) - self.shift) / self.scale
+        return (log_flux(images) - self.shift) / self.scale
 
     def inverse(self, normalised: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W) back from the normalised space."""
@@ -60,26 +65,33 @@ class LuminosityColourNorm(nn.Module):
         super().__init__()
         if not colour_weight > 0:
             raise ValueError(f"colour_weight must be positive, got {colour_weight}")
-        c = len(shift)
+        self.colour_weight = float(colour_weight)
+        self.register_buffer("mix", self._band_mix(len(shift)))
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32) / self._weights())
+
+    @staticmethod
+    def _band_mix(c: int) -> torch.Tensor:
+        """(C, C): row 0 averages the bands, row k + 1 is band k minus band k + 1."""
         mix = torch.zeros(c, c)
         mix[0] = 1.0 / c
         for k in range(c - 1):
             mix[k + 1, k], mix[k + 1, k + 1] = 1.0, -1.0
-        weight = torch.full((c,), float(colour_weight))
+        return mix
+
+    def _weights(self) -> torch.Tensor:
+        """(C,): 1 for the luminosity, ``colour_weight`` for each colour."""
+        weight = torch.full((len(self.mix),), self.colour_weight)
         weight[0] = 1.0
-        self.register_buffer("mix", mix)
-        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32) / weight)
-        self.colour_weight = float(colour_weight)
+        return weight
 
     @staticmethod
     def _channels(images: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("kb,nbhw->nkhw", mix, torch.log1p(images.float().clamp_min(0)))
+        return torch.einsum("kb,nbhw->nkhw", mix, log_flux(images))
 
     @classmethod
     def fit(cls, images: torch.Tensor, colour_weight: float) -> LuminosityColourNorm:
-        unit = cls([0.0] * images.shape[1], [1.0] * images.shape[1], 1.0)
-        channels = cls._channels(images, unit.mix)
+        channels = cls._channels(images, cls._band_mix(images.shape[1]))
         dims = (0, 2, 3)
         return cls(channels.mean(dims).tolist(), channels.std(dims).tolist(), colour_weight)
 
@@ -96,11 +108,9 @@ class LuminosityColourNorm(nn.Module):
         return torch.expm1(torch.einsum("bk,nkhw->nbhw", torch.linalg.inv(self.mix), channels))
 
     def config(self) -> dict:
-        weight = torch.full_like(self.scale, self.colour_weight)
-        weight[0] = 1.0
         return {
             "shift": self.shift.tolist(),
-            "scale": (self.scale * weight).tolist(),
+            "scale": (self.scale * self._weights()).tolist(),
             "colour_weight": self.colour_weight,
         }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +199,8 @@ def autoencoder_for(params: dict, seed: int, progress: bool = True) -> tuple[Aut
         images = torch.as_tensor(data["images"][np.isin(data["image_galaxy"], train_ids)])
         ae = fit_autoencoder(
             images, latent=params["ae_latent"], width=params["ae_width"],
-            colour_weight=params["ae_colour_weight"], epochs=params["ae_epochs"], batch_size=64, seed=seed, progress=progress,
+            colour_weight=params["ae_colour_weight"], epochs=params["ae_epochs"], batch_size=64,
+            seed=seed, progress=progress,
         )  # fmt: skip
         return ae, ae.config, {"history": ae.history.to_dict()}
 
@@ -335,6 +336,16 @@ def sample_validity(samples: np.ndarray) -> np.ndarray:
     return np.isfinite(samples).all(1) & (z > 0) & (age >= 0) & (age <= T_MAX)
 
 
+def test_galaxy_stars(
+    data: dict, rng: np.random.Generator, max_stars: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(galaxy index, up to ``max_stars`` of its stars (n, 10) float64, drawn without
+    replacement) for each test galaxy in turn; ``rng`` draws the subset."""
+    for g in np.flatnonzero(data["galaxies"]["split"].to_numpy() == "test"):
+        stars = data["stars"][data["star_galaxy"] == g].astype(np.float64)
+        yield g, stars[rng.choice(len(stars), min(len(stars), max_stars), replace=False)]
+
+
 def evaluate_flow(
     est: DensityEstimator, names: Sequence[str], data: dict, table: pd.DataFrame, seed: int,
     max_stars: int = 4000,
@@ -352,9 +363,7 @@ def evaluate_flow(
     torch.manual_seed(seed)
     rows, truth_pool, sample_pool = [], [], []
     n_sampled, t_sampling = 0, 0.0
-    for g in np.flatnonzero(galaxies["split"].to_numpy() == "test"):
-        stars = data["stars"][data["star_galaxy"] == g].astype(np.float64)
-        stars = stars[rng.choice(len(stars), min(len(stars), max_stars), replace=False)]
+    for g, stars in test_galaxy_stars(data, rng, max_stars):
         context = named.matrix(table.iloc[[g]])
         c = torch.as_tensor(np.repeat(context, len(stars), 0))
         with torch.no_grad():
@@ -427,10 +436,8 @@ def cost_of_unknown_properties(
     rng = np.random.default_rng([seed, 55])
     sets = {**{h: (h,) for h in UNKNOWABLE}, "all": UNKNOWABLE, **(joint or {})}
     rows = []
-    for g in np.flatnonzero(galaxies["split"].to_numpy() == "test"):
+    for g, stars in test_galaxy_stars(data, rng, max_stars):
         galaxy = galaxies.iloc[g]
-        stars = data["stars"][data["star_galaxy"] == g].astype(np.float64)
-        stars = stars[rng.choice(len(stars), min(len(stars), max_stars), replace=False)]
         log_p = log_density(stars, galaxy)
         draws = sample_galaxies(n_draws, rng, log_mass=galaxy["log_mass"])
         row = {"galaxy": g}
@@ -463,10 +470,8 @@ def c2st_of_unknown_properties(
     galaxies = data["galaxies"]
     rng = np.random.default_rng([seed, 56])
     pools: dict[str, tuple[list, list]] = {name: ([], []) for name in sets}
-    for g in np.flatnonzero(galaxies["split"].to_numpy() == "test"):
+    for g, stars in test_galaxy_stars(data, rng, max_stars):
         galaxy = galaxies.iloc[g]
-        stars = data["stars"][data["star_galaxy"] == g].astype(np.float64)
-        stars = stars[rng.choice(len(stars), min(len(stars), max_stars), replace=False)]
         context = np.repeat(galaxy[list(CONDITIONS)].to_numpy(float)[None], len(stars), 0)
         draws = sample_galaxies(n_draws, rng, log_mass=galaxy["log_mass"])
         shares = np.array_split(np.arange(len(stars)), n_draws)
