@@ -21,6 +21,7 @@ from zuko.distributions import DiagNormal
 from zuko.transforms import LULinearTransform, MonotonicRQSTransform
 
 from astrogen.bijectors import Bijector, Chain, Standardize, bijector_from_config
+from astrogen.flow_inverse import flow_inverse
 from astrogen.train import TrainHistory, split_indices, train_likelihood
 
 
@@ -166,8 +167,12 @@ class DensityEstimator(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, context: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``n`` samples, float64: shape (n, D), or (n, M, D) for a context of shape (M, C)."""
-        z = self.flow(self._context(context)).sample((n,))
-        return self.bijector.inverse(z.double())
+        context = self._context(context)
+        z = self.flow(context).base.rsample((n,))
+        if context is not None and context.dim() > 1:
+            context = context.expand(z.shape[:-1] + context.shape[-1:]).reshape(-1, context.shape[-1])
+        x = flow_inverse(self.flow, z.reshape(-1, z.shape[-1]), context).reshape(z.shape)
+        return self.bijector.inverse(x.double())
 
 
 class DensityEnsemble(nn.Module):
