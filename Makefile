@@ -29,6 +29,7 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/bench_hernquist.py
 	$(PY) benchmarks/bench_clusters.py
 	$(PY) benchmarks/bench_balrog.py
+	$(PY) benchmarks/bench_galforge.py
 
 clean:
 	rm -rf data/runs data/metrics

@@ -46,14 +46,11 @@ def one_epoch_flows() -> tuple[dict[str, DensityEstimator], np.ndarray]:
     x = sim.sample_stars(galaxy, 2000, np.random.default_rng(1))
     n_context = len(study.condition_names(P, use_latent=True))
     context = np.random.default_rng(2).normal(size=(len(x), n_context))
-    flows = {
-        family: fit_density(
-            x, context, family, bijector=BoundedLogit(study.PHYSICAL_BOUNDS), epochs=1,
-            transforms=P["flow_transforms"], hidden=(P["flow_hidden"],) * 2, progress=False,
-        )  # fmt: skip
-        for family in study.FAMILIES
-    }
-    return flows, context[0]
+    options = {
+        "bijector": BoundedLogit(study.PHYSICAL_BOUNDS), "epochs": 1, "progress": False,
+        "transforms": P["flow_transforms"], "hidden": (P["flow_hidden"],) * 2,
+    }  # fmt: skip
+    return {f: fit_density(x, context, f, **options) for f in study.FAMILIES}, context[0]
 
 
 def main() -> None:
@@ -74,8 +71,8 @@ def main() -> None:
             with torch.no_grad():
                 est.flow(est._context(c)).sample((n,))
 
-        rows.append((f"{family}", rate(lambda est=est: est.sample(args.stars, c), args.stars, 1)))
-        rows.append((f"  zuko inverse (10^4)", rate(lambda f=zuko_inverse: f(10_000), 10_000, 1)))
+        rows.append((family, rate(lambda est=est: est.sample(args.stars, c), args.stars, 1)))
+        rows.append(("  zuko inverse (10^4)", rate(lambda f=zuko_inverse: f(10_000), 10_000, 1)))
     kind = "notebook 53's trained flows" if args.trained else "one-epoch flows"
     print(f"{kind}, {args.stars:.0e} stars of one galaxy, {args.threads} threads")
     print(f"{'sampler':24s} {'stars/s':>12s} {'s per 10^6':>11s} {'vs exact':>9s}")
