@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -27,6 +29,11 @@ from torch import nn
 from zuko.flows.polynomial import ShiftedSOSPTransform
 from zuko.nn import MaskedLinear
 from zuko.utils import unpack
+
+# Parameter-free element-wise activations: the only ones that act the same on a block of units.
+ELEMENTWISE = (
+    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Mish,
+)  # fmt: skip
 
 
 def _sos_coefficients(a: torch.Tensor, slope: float, bound: float) -> torch.Tensor:
@@ -37,6 +44,7 @@ def _sos_coefficients(a: torch.Tensor, slope: float, bound: float) -> torch.Tens
     c_{kj} t^{i+j} + s`, so :math:`p_{n+1} = \frac{B}{K(n+1)} \sum_k \sum_{i+j=n} c_{ki}c_{kj}`
     (+ sB for n = 0). ``a``: (K, L+1, M) → (2L+2, M) float64.
     """
+    a = a.double()
     k, n = a.shape[:2]
     c = [a[:, 0] + 1, *a[:, 1:].unbind(1)]  # (K, M) each
     p = a.new_zeros(2 * n, a.shape[-1])
@@ -45,13 +53,12 @@ def _sos_coefficients(a: torch.Tensor, slope: float, bound: float) -> torch.Tens
             for kk in range(k):
                 p[i + j + 1].addcmul_(c[i][kk], c[j][kk], value=1.0 if i == j else 2.0)
     p[1:] *= bound / (k * torch.arange(1, 2 * n, dtype=a.dtype, device=a.device))[:, None]
-    p = p.double()
     p[1] += slope * bound
     return p
 
 
 def _horner(p: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """P(t) and P'(t) for monomial coefficients ``p`` (M+1, N) at ``t`` (N,)."""
+    """P(t) and P'(t) for monomial coefficients ``p`` (degree + 1, N) at ``t`` (N,)."""
     value = p[-1].clone()
     derivative = torch.zeros_like(t)
     for m in range(len(p) - 2, -1, -1):
@@ -74,13 +81,16 @@ def sos_polynomial_inverse(
 
     :math:`F` is a polynomial of degree 2L+1 with :math:`F' \ge s > 0`, so the root in
     :math:`[-B, B]` is unique; targets beyond :math:`F(\pm B)` give :math:`\pm B`, as zuko's
-    bisection does. Newton steps that leave the current bracket are replaced by bisection
-    (always convergent). Float64 internally; an element leaves the iteration once its step in
-    t = x / B is below ``tol``.
+    bisection does, and NaN stays NaN. The integral is exact, as zuko's (L+1)-point
+    Gauss–Legendre quadrature of the degree-2L integrand is. Newton steps that leave the current
+    bracket are replaced by bisection (always convergent). Float64 internally.
 
     Args:
         a: (K, L+1, M) polynomial coefficients, coefficient-major. shift, y: (M,).
         slope, bound: as in :class:`zuko.transforms.SOSPolynomialTransform`.
+        tol: an element is done once its Newton step in t = x / B is below ``tol``.
+        max_iter: iteration cap (bisection alone would need ~log2(2 / tol) ≈ 24).
+        grid_points: size of the grid on [-1, 1] whose bracketing cell gives the start.
 
     Returns:
         x, shape (M,), dtype of ``y``.
@@ -96,7 +106,7 @@ def sos_polynomial_inverse(
         cell += row < target
     lo, hi = grid[cell], grid[cell + 1]
     f_lo, f_hi = values.gather(0, cell[None])[0], values.gather(0, cell[None] + 1)[0]
-    t = (lo + (target - f_lo) / (f_hi - f_lo) * (hi - lo)).clamp(-1.0, 1.0)
+    t = lo + (target - f_lo) / (f_hi - f_lo) * (hi - lo)
     lo = torch.where(target >= values[-1], 1.0, lo)
     hi = torch.where(target <= values[0], -1.0, hi)
     t = t.clamp(lo, hi)
@@ -121,10 +131,10 @@ def sos_polynomial_inverse(
             active, t, lo, hi, target = (v[keep] for v in (active, t, lo, hi, target))
             p = p[:, keep]
     root[active] = t
-    return (bound * root).to(y.dtype)
+    return torch.where(y.isnan(), y, (bound * root).to(y.dtype))
 
 
-class IncrementalInverse(nn.Module):
+class IncrementalInverse:
     r"""Inverse of a :class:`zuko.flows.MaskedAutoregressiveTransform` with one network pass.
 
     The transform's features are inverted level by level (level = zuko's ``order`` entry: D
@@ -133,43 +143,44 @@ class IncrementalInverse(nn.Module):
     it is final as soon as those features are. Units are sorted by level, making "everything
     known at level k" a prefix of each layer: level k computes one block of each layer from the
     prefixes below it, then the univariate parameters of the level-k features, then inverts them.
+    The weights are copied at construction: rebuild after they change.
 
     Args:
-        transform: the lazy transform; its hyper-network must alternate masked linear layers and
-            activations (zuko's ``MaskedMLP`` without residual blocks).
+        transform: the lazy transform; see :meth:`supports` for what its hyper-network may be.
     """
 
     def __init__(self, transform: zuko.flows.MaskedAutoregressiveTransform) -> None:
-        super().__init__()
+        if not self.supports(transform):
+            raise ValueError(
+                "the hyper-network must alternate masked linear layers and parameter-free "
+                "element-wise activations, with feature levels given by an order"
+            )
         self.univariate, self.shapes, self.total = (
             transform.univariate, transform.shapes, transform.total
-        )
-        if not self.supports(transform):
-            raise ValueError("the hyper-network must alternate masked linear layers and activations")
+        )  # fmt: skip
         layers = list(transform.hyper)
         linears = layers[::2]
         # In place where the activation allows it: hidden blocks are written once, then activated.
-        self.activations = nn.ModuleList(copy.copy(m) for m in layers[1::2])
+        self.activations = [copy.copy(m) for m in layers[1::2]]
         for m in self.activations:
             if hasattr(m, "inplace"):
                 m.inplace = True
         levels = transform.order
         features = len(levels)
         self.n_levels = int(levels.max()) + 1
-        feature_order = torch.argsort(levels, stable=True)
-        self.register_buffer("feature_order", feature_order)
-        self.register_buffer("feature_inverse", torch.argsort(feature_order))
-        sorted_levels = levels[feature_order]
+        self.feature_order = torch.argsort(levels, stable=True)
+        self.feature_inverse = torch.argsort(self.feature_order)
+        sorted_levels = levels[self.feature_order]
         self.feature_bounds = [int((sorted_levels < k).sum()) for k in range(self.n_levels + 1)]
 
         # Level of every unit, layer by layer; rows (units) and columns (inputs) sorted by level.
         first = linears[0]
-        unit_level = (first.mask * torch.cat([levels + 1, levels.new_zeros(first.in_features - features)])).amax(dim=1)  # fmt: skip
+        input_level = torch.cat([levels + 1, levels.new_zeros(first.in_features - features)])
+        unit_level = (first.mask * input_level).amax(dim=1)
         perm = torch.argsort(unit_level, stable=True)
         weight = (first.weight * first.mask).detach()[perm]
-        self.register_buffer("w_features", weight[:, feature_order])
-        self.register_buffer("w_context", weight[:, features:])
-        self.register_buffer("b_first", first.bias.detach()[perm, None])
+        self.w_features, self.w_context = weight[:, self.feature_order], weight[:, features:]
+        self.b_first = first.bias.detach()[perm, None]
         self.unit_bounds = [self._bounds(unit_level)]
         self.hidden: list[tuple[torch.Tensor, torch.Tensor]] = []
         for layer in linears[1:-1]:
@@ -181,13 +192,15 @@ class IncrementalInverse(nn.Module):
             self.unit_bounds.append(self._bounds(unit_level))
 
         last = linears[-1]
-        rows = torch.arange(features * self.total).view(features, self.total)[feature_order]
-        self.register_buffer("w_out", (last.weight * last.mask).detach()[rows.flatten()][:, perm])
-        self.register_buffer("b_out", last.bias.detach()[rows.flatten(), None])
+        rows = torch.arange(features * self.total).view(features, self.total)[self.feature_order]
+        self.w_out = (last.weight * last.mask).detach()[rows.flatten()][:, perm]
+        self.b_out = last.bias.detach()[rows.flatten(), None]
         out_level = (last.mask * unit_level).amax(dim=1)[rows].amax(dim=1)
         if not (out_level <= sorted_levels).all():
             raise ValueError("hyper-network outputs depend on features of their own level")
 
+        # zuko's SOSPF builds partial(ShiftedSOSPTransform, slope=s) with parameter shapes
+        # [(K, L+1), ()]: the coefficients, then the shift.
         self.sos_slope = None
         if isinstance(self.univariate, functools.partial) and (
             self.univariate.func is ShiftedSOSPTransform
@@ -196,10 +209,14 @@ class IncrementalInverse(nn.Module):
 
     @staticmethod
     def supports(transform: zuko.flows.MaskedAutoregressiveTransform) -> bool:
-        """Whether the hyper-network is masked linear layers alternating with activations."""
+        """Whether the transform has feature levels (an ``order``; not an ``adjacency``) and a
+        hyper-network of masked linear layers alternating with :data:`ELEMENTWISE` activations."""
         layers = list(transform.hyper)
-        return len(layers) >= 3 and all(
-            isinstance(m, MaskedLinear) == (i % 2 == 0) for i, m in enumerate(layers)
+        return (
+            transform.order is not None
+            and len(layers) >= 3
+            and all(isinstance(m, MaskedLinear) for m in layers[::2])
+            and all(type(m) in ELEMENTWISE for m in layers[1::2])
         )
 
     def _bounds(self, unit_level: torch.Tensor) -> list[int]:
@@ -216,12 +233,17 @@ class IncrementalInverse(nn.Module):
         phi = unpack(phi.T.unflatten(-1, (n, self.total)), self.shapes)
         return self.univariate(*phi).inv(y.T).T
 
-    def forward(self, y: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        """x with T(x | c) = y. ``y``: (N, D); ``context``: (N, C), (C,) or ``None``."""
-        y = y.T[self.feature_order].contiguous()
+    def __call__(self, y: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """x with T(x | c) = y. ``y``: (N, D); ``context``: (N, C), (1, C), (C,) or ``None``."""
+        if (context is None) != (self.w_context.shape[1] == 0):
+            raise ValueError(
+                f"this transform takes a context of {self.w_context.shape[1]} features, got "
+                f"{None if context is None else tuple(context.shape)}"
+            )
+        y = y.T[self.feature_order]
         x = torch.empty_like(y)
         pre = self.b_first
-        if context is not None and self.w_context.shape[1]:
+        if context is not None:
             pre = pre + self.w_context @ context.reshape(-1, self.w_context.shape[1]).T
         hidden = [y.new_empty(len(self.b_first), y.shape[1])]
         hidden += [y.new_empty(len(b), y.shape[1]) for _, b in self.hidden]
@@ -232,8 +254,7 @@ class IncrementalInverse(nn.Module):
                 block = hidden[0][lo:hi]
                 torch.addmm(pre[lo:hi], self.w_features[lo:hi, : f[k]], x[: f[k]], out=block)
                 block.copy_(self.activations[0](block))
-            for i in range(len(hidden) - 1):
-                w, b = self.hidden[i]
+            for i, (w, b) in enumerate(self.hidden):
                 lo, hi = self.unit_bounds[i + 1][k : k + 2]
                 if hi > lo:
                     known = self.unit_bounds[i][k + 1]
@@ -247,6 +268,35 @@ class IncrementalInverse(nn.Module):
         return x[self.feature_inverse].T
 
 
+Step = IncrementalInverse | zuko.flows.LazyTransform
+_STEPS: weakref.WeakKeyDictionary[zuko.flows.Flow, tuple[tuple, list[Step]]] = (
+    weakref.WeakKeyDictionary()
+)
+_THREADS = threading.Lock()
+
+
+def inverse_steps(flow: zuko.flows.Flow) -> list[Step]:
+    """The flow's transforms in inverse order, masked autoregressive ones as
+    :class:`IncrementalInverse` where :meth:`~IncrementalInverse.supports` allows.
+
+    Cached per flow and rebuilt when any parameter or buffer changed (an optimiser step or
+    ``load_state_dict`` bumps a tensor's version counter, a move to another device its storage),
+    so repeated sampling pays the set-up once.
+    """
+    versions = tuple((t.data_ptr(), t._version) for t in (*flow.parameters(), *flow.buffers()))
+    cached = _STEPS.get(flow)
+    if cached is None or cached[0] != versions:
+        steps = [
+            IncrementalInverse(t)
+            if isinstance(t, zuko.flows.MaskedAutoregressiveTransform)
+            and IncrementalInverse.supports(t)
+            else t
+            for t in reversed(flow.transform.transforms)
+        ]  # fmt: skip
+        cached = _STEPS[flow] = (versions, steps)
+    return cached[1]
+
+
 def flow_inverse(
     flow: zuko.flows.Flow,
     z: torch.Tensor,
@@ -254,22 +304,19 @@ def flow_inverse(
     chunk: int = 65_536,
     workers: int | None = None,
 ) -> torch.Tensor:
-    """x = T⁻¹(z | c) through every transform of ``flow``, masked autoregressive ones with
-    :class:`IncrementalInverse` where it applies, others with their own inverse.
+    """x = T⁻¹(z | c) through every transform of ``flow`` (see :func:`inverse_steps`).
 
-    ``z``: (N, D); ``context``: (C,) shared by all rows, (N, C), or ``None``. Rows go in chunks
-    of ``chunk``; on the CPU the chunks run on ``workers`` threads (default: torch's thread
-    count), each with single-threaded kernels — the inverse is thousands of small operations, so
-    spreading whole chunks over the cores beats splitting each operation, and the result does
-    not depend on the number of workers. Sampling only: no gradients flow through.
+    ``z``: (N, D); ``context``: (C,) or (1, C) shared by all rows, (N, C), or ``None``. Rows go
+    in chunks of ``chunk``; on the CPU the chunks run on ``workers`` threads (default: torch's
+    thread count), each with single-threaded kernels — the inverse is thousands of small
+    operations, so spreading whole chunks over the cores beats splitting each operation, and the
+    result does not depend on the number of workers. Calls from several threads take turns.
+    Sampling only: no gradients flow through.
     """
-    steps = [
-        IncrementalInverse(t)
-        if isinstance(t, zuko.flows.MaskedAutoregressiveTransform) and IncrementalInverse.supports(t)
-        else t
-        for t in reversed(flow.transform.transforms)
-    ]
-    shared = context is None or context.dim() == 1
+    shared = context is None or context.dim() == 1 or len(context) == 1
+    if not shared and len(context) != len(z):
+        raise ValueError(f"context has {len(context)} rows for {len(z)} points")
+    steps = inverse_steps(flow)
 
     @torch.no_grad()  # grad mode is per thread: set it in each worker
     def invert(start: int) -> torch.Tensor:
@@ -281,14 +328,13 @@ def flow_inverse(
             x = step(x, c) if isinstance(step, IncrementalInverse) else step(c).inv(x)
         return x
 
-    if not len(z):
-        return z
     starts = range(0, len(z), chunk)
-    if z.device.type != "cpu":
-        return torch.cat([invert(s) for s in starts])
-    previous = torch.get_num_threads()
-    try:
-        with ThreadPoolExecutor(workers or previous) as pool:
-            return torch.cat(list(pool.map(invert, starts)))
-    finally:
-        torch.set_num_threads(previous)
+    if z.device.type != "cpu" or not len(z):
+        return torch.cat([invert(s) for s in starts]) if len(z) else z.clone()
+    with _THREADS:
+        previous = torch.get_num_threads()
+        try:
+            with ThreadPoolExecutor(workers or previous) as pool:
+                return torch.cat(list(pool.map(invert, starts)))
+        finally:
+            torch.set_num_threads(previous)
