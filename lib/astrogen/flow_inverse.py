@@ -42,9 +42,9 @@ def _sos_coefficients(a: torch.Tensor, slope: float, bound: float) -> torch.Tens
 
     With :math:`c_k = a_k + e_0`, the integrand is :math:`\frac1K\sum_k \sum_{i,j} c_{ki}
     c_{kj} t^{i+j} + s`, so :math:`p_{n+1} = \frac{B}{K(n+1)} \sum_k \sum_{i+j=n} c_{ki}c_{kj}`
-    (+ sB for n = 0). ``a``: (K, L+1, M) → (2L+2, M) float64.
+    (+ sB for n = 0). ``a``: (K, L+1, M) → (2L+2, M) float64, accumulated in the precision of
+    ``a`` (float32 in a flow, as zuko's own quadrature of the same integral).
     """
-    a = a.double()
     k, n = a.shape[:2]
     c = [a[:, 0] + 1, *a[:, 1:].unbind(1)]  # (K, M) each
     p = a.new_zeros(2 * n, a.shape[-1])
@@ -53,6 +53,7 @@ def _sos_coefficients(a: torch.Tensor, slope: float, bound: float) -> torch.Tens
             for kk in range(k):
                 p[i + j + 1].addcmul_(c[i][kk], c[j][kk], value=1.0 if i == j else 2.0)
     p[1:] *= bound / (k * torch.arange(1, 2 * n, dtype=a.dtype, device=a.device))[:, None]
+    p = p.double()
     p[1] += slope * bound
     return p
 
@@ -83,7 +84,7 @@ def sos_polynomial_inverse(
     :math:`[-B, B]` is unique; targets beyond :math:`F(\pm B)` give :math:`\pm B`, as zuko's
     bisection does, and NaN stays NaN. The integral is exact, as zuko's (L+1)-point
     Gauss–Legendre quadrature of the degree-2L integrand is. Newton steps that leave the current
-    bracket are replaced by bisection (always convergent). Float64 internally.
+    bracket are replaced by bisection (always convergent); the iteration runs in float64.
 
     Args:
         a: (K, L+1, M) polynomial coefficients, coefficient-major. shift, y: (M,).
