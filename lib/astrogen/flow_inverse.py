@@ -8,9 +8,11 @@ bisection on a Gauss–Legendre quadrature. :class:`IncrementalInverse` computes
 with one network evaluation in total: hidden units are grouped by the last *level* (group of
 features inverted together) they depend on, and at level k only the units of level k are
 computed, from the features and units already known. :func:`sos_polynomial_inverse` inverts the
-SOS polynomial through its closed-form integral with a safeguarded Newton iteration.
+SOS polynomial through its closed-form integral with a safeguarded Newton iteration, and
+:func:`rqs_inverse` the rational-quadratic spline with its bins along the first axis.
+:func:`flow_inverse` chains them through a whole flow, chunks of points on worker threads.
 
-Both are exact rewrites of the same maps (same weights, no retraining); they agree with zuko's
+All are exact rewrites of the same maps (same weights, no retraining); they agree with zuko's
 inverse to floating-point and bisection tolerance (``tests/test_flow_inverse.py``). Internally
 tensors are feature-major, (features, N), so every block a level touches is contiguous.
 """
