@@ -31,8 +31,7 @@ from astrogen.studies import galforge as study
 def trained_flows(seed: int = 0) -> tuple[dict[str, DensityEstimator], np.ndarray]:
     """The default-profile flows (best learning rate per family) and a test galaxy's conditions."""
     P = profiles.resolve("53_galforge_flows", "default")
-    tuning = study.tune_learning_rates(P, seed, progress=False)
-    best_lr = tuning.loc[tuning.groupby("family")["val_nll"].idxmin()].set_index("family")["lr"]
+    best_lr = study.best_learning_rates(study.tune_learning_rates(P, seed, progress=False))
     flows = {f: study.flow_for(P, seed, f, float(best_lr[f]), progress=False)[0] for f in study.FAMILIES}  # fmt: skip
     table = study.galaxy_conditions(P, seed)
     test = table[table["split"] == "test"]

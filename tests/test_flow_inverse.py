@@ -42,7 +42,7 @@ def test_flow_inverse_matches_zuko(family, options, context_kind):
         reference = dist.transform.inv(z)
         x = flow_inverse(flow, z, c, chunk=150)
         roundtrip, reference_roundtrip = dist.transform(x), dist.transform(reference)
-    atol = 5e-4 if family == "sospf" else 2e-5  # bisection tolerance vs float rounding
+    atol = 1e-4 if family == "sospf" else 2e-5  # zuko bisects float32 quadratures for SOSPF
     torch.testing.assert_close(x, reference, rtol=0, atol=atol)
     # SOSPF is invertible on [-10, 10] only: rows that zuko cannot invert either are clamped
     invertible = (reference_roundtrip - z).abs().amax(dim=1) < 5e-4

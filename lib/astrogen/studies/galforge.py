@@ -330,6 +330,11 @@ def tune_learning_rates(params: dict, seed: int, progress: bool = True) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def best_learning_rates(tuning: pd.DataFrame) -> pd.Series:
+    """Learning rate with the lowest validation NLL per family, from :func:`tune_learning_rates`."""
+    return tuning.loc[tuning.groupby("family")["val_nll"].idxmin()].set_index("family")["lr"]
+
+
 def sample_validity(samples: np.ndarray) -> np.ndarray:
     """True where a sampled star is physical: finite, Z > 0, 0 ≤ age ≤ 13.8 Gyr, (N,)."""
     z, age = samples[:, COLUMNS.index("Z")], samples[:, COLUMNS.index("age")]
