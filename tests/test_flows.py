@@ -10,7 +10,7 @@ from astrogen.bijectors import (
     Chain,
     RadialLogCompression,
     Standardize,
-    TangentialVelocityPower,
+    TangentialVelocityCore,
     bijector_from_config,
 )
 from astrogen.flows import FAMILIES, DensityEnsemble, DensityEstimator, build_flow, fit_density
@@ -24,10 +24,10 @@ def _bijectors():
         Standardize(6, x),
         RadialLogCompression(6, scale=2.0, start=0),
         RadialLogCompression(6, scale=0.5, start=3),
-        TangentialVelocityPower(6, power=0.5, scale=1.3),
-        Chain(
-            TangentialVelocityPower(6, 0.7, 2.0), RadialLogCompression(6, 1.5), Standardize(6, x)
-        ),
+        RadialLogCompression(6, scale=1.5, inner_power=0.6),
+        TangentialVelocityCore(6, power=0.5, scale=1.3),
+        TangentialVelocityCore(6, power=0.2, scale=0.05),
+        Chain(TangentialVelocityCore(6, 0.7, 2.0), RadialLogCompression(6, 1.5), Standardize(6, x)),
     ]
 
 

@@ -105,3 +105,28 @@ def test_same_seed_gives_identical_catalogues(sphere):
     first = sphere.sample(1000, np.random.default_rng(5))
     second = sphere.sample(1000, np.random.default_rng(5))
     assert all(np.array_equal(u, v) for u, v in zip(first, second, strict=True))
+
+
+def test_inner_count_power_measures_the_central_cusp():
+    from astrogen.bijectors import RadialLogCompression
+    from astrogen.studies.hernquist import inner_count_power
+
+    rng = np.random.default_rng(3)
+    # Hernquist: N(<r) ∝ (r/(r+a))², so q → 2/3 at the centre. The estimator's expectation inside
+    # r_c is 1/(3 E[ln(r_c/r)]) with E[ln(r_c/r)] = ∫₀^r_c N(<r)/N(<r_c) dr/r (by parts).
+    sphere = HernquistSphere(anisotropy="isotropic")
+    r_hq = np.linalg.norm(sphere.sample(1_000_000, rng)[0], axis=1) / sphere.scale_radius
+    r_c = np.sort(r_hq)[10_000]
+    mean_log, _ = integrate.quad(lambda r: (r / (1 + r)) ** 2 / (r_c / (1 + r_c)) ** 2 / r, 0, r_c)
+    # 10⁴ inner stars: the estimate scatters by 1 %, i.e. 0.007.
+    assert inner_count_power(r_hq) == pytest.approx(1 / (3 * mean_log), abs=0.03)
+    u = rng.random(2_000_000)
+    assert inner_count_power(u ** (1 / 3)) == pytest.approx(1.0, abs=0.03)  # uniform ball: q = 1
+    # A ρ ∝ 1/r ball (N ∝ r², q = 2/3); the map with that power makes its centre uniform.
+    ball = torch.from_numpy(rng.normal(size=(2_000_000, 3)))
+    ball = ball / ball.norm(dim=1, keepdim=True) * torch.from_numpy(u ** (1 / 2))[:, None]
+    assert inner_count_power(ball.norm(dim=1).numpy()) == pytest.approx(2 / 3, abs=0.03)
+    mapped, _ = RadialLogCompression(3, scale=100.0, inner_power=2 / 3)(ball)  # pure power inside
+    assert inner_count_power(mapped.norm(dim=1).numpy()) == pytest.approx(1.0, abs=0.03)
+    with pytest.raises(ValueError, match="inner_power"):
+        RadialLogCompression(3, scale=1.0, inner_power=1.5)

@@ -108,26 +108,35 @@ class BoundedLogit(Bijector):
 
 
 class RadialLogCompression(Bijector):
-    r"""Compress the radius of a 3-vector block logarithmically, keeping its direction.
+    r"""Compress the radius of a 3-vector block, keeping its direction.
 
     For :math:`x_{1:3}` with :math:`r = |x_{1:3}|`, :math:`y_{1:3} = x_{1:3}\, g(r)/r` with
-    :math:`g(r) = s \ln(1 + r/s)`; other features pass unchanged. The Jacobian has eigenvalue
-    :math:`g'(r) = 1/(1+r/s)` radially and :math:`g(r)/r` twice tangentially, so
-    :math:`\log|\det J| = -\log(1 + r/s) + 2\log(g(r)/r)`. Power-law tails (e.g. ρ ∝ r⁻⁴)
-    become exponential tails a flow can fit.
+    :math:`g(r) = s \ln(1 + (r/s)^q)`; other features pass unchanged. The Jacobian has eigenvalue
+    :math:`g'(r) = q (r/s)^{q-1} / (1 + (r/s)^q)` radially and :math:`g(r)/r` twice tangentially,
+    so :math:`\log|\det J| = \log g'(r) + 2\log(g(r)/r)`.
+
+    Outside :math:`s`, power-law tails (e.g. ρ ∝ r⁻⁴) become exponential tails a flow can fit.
+    Inside, :math:`g \approx s (r/s)^q` multiplies the density by :math:`r^{3(1-q)}`: a central
+    cusp ρ ∝ r^(-γ) becomes finite for :math:`q = 1 - γ/3` (``q = 1`` leaves it alone).
 
     Args:
         features: D, total number of features.
         scale: s, in the units of ``x`` (e.g. the data's median radius).
         start: index of the first of the three compressed features.
+        inner_power: q ∈ (0, 1], the power of the map inside ``scale``.
     """
 
-    def __init__(self, features: int, scale: float, start: int = 0) -> None:
+    def __init__(
+        self, features: int, scale: float, start: int = 0, inner_power: float = 1.0
+    ) -> None:
         super().__init__()
         if not 0 <= start <= features - 3:
             raise ValueError(f"start={start} leaves no 3-vector block in {features} features")
+        if not 0 < inner_power <= 1:
+            raise ValueError(f"inner_power must lie in (0, 1], got {inner_power}")
         self.features, self.start = features, start
         self.register_buffer("radial_scale", torch.tensor(float(scale), dtype=torch.float64))
+        self.register_buffer("inner_power", torch.tensor(float(inner_power), dtype=torch.float64))
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         s = self.start
@@ -135,17 +144,20 @@ class RadialLogCompression(Bijector):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         head, block, tail = self._split(x)
-        s = self.radial_scale
+        s, q = self.radial_scale, self.inner_power
         r = block.norm(dim=-1, keepdim=True).clamp_min(1e-300 * s)
-        ratio = torch.log1p(r / s) / (r / s)  # g(r)/r, → 1 as r → 0
-        ladj = -torch.log1p(r / s) + 2 * torch.log(ratio)
-        return torch.cat([head, block * ratio, tail], -1), ladj.squeeze(-1)
+        log_u = torch.log(r / s)
+        t = torch.exp(q * log_u)
+        log_ratio = torch.log(torch.log1p(t)) - log_u  # log(g(r)/r); → (q-1) log(r/s) at r → 0
+        log_slope = torch.log(q) + (q - 1) * log_u - torch.log1p(t)
+        ladj = log_slope + 2 * log_ratio
+        return torch.cat([head, block * torch.exp(log_ratio), tail], -1), ladj.squeeze(-1)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         head, block, tail = self._split(y)
-        s = self.radial_scale
+        s, q = self.radial_scale, self.inner_power
         rho = block.norm(dim=-1, keepdim=True).clamp_min(1e-300 * s)
-        r = s * torch.expm1(rho / s)
+        r = s * torch.expm1(rho / s) ** (1 / q)
         return torch.cat([head, block * (r / rho), tail], -1)
 
     def config(self) -> dict:
@@ -154,22 +166,29 @@ class RadialLogCompression(Bijector):
             "features": self.features,
             "scale": float(self.radial_scale),
             "start": self.start,
+            "inner_power": float(self.inner_power),
         }
 
 
-class TangentialVelocityPower(Bijector):
-    r"""Raise the tangential speed to a power, keeping radial velocities and all positions.
+class TangentialVelocityCore(Bijector):
+    r"""Raise the tangential speed to a power below a scale, keep it above.
 
-    With :math:`\hat r = x/|x|`, :math:`v_r = v\cdot\hat r` and :math:`v_t = v - v_r \hat r`,
+    With :math:`\hat r = x/|x|`, :math:`v_r = v\cdot\hat r`, :math:`v_t = v - v_r \hat r` and
     :math:`s = |v_t|`, the map is :math:`v_t \mapsto v_t\, g(s)/s` with
-    :math:`g(s) = s_0 (s/s_0)^p`. Constant-anisotropy DFs have :math:`f \propto L^{-2\beta}`, an
-    integrable cusp at :math:`v_t = 0`; :math:`p = 1 - \beta` turns it into a finite density.
-    The Jacobian is block-triangular; its velocity block is a 2-D radial map in the tangential
-    plane, so :math:`\log|\det J| = \log p + 2(p-1)\log(s/s_0)`.
+    :math:`g(s) = s^p (s + s_0)^{1-p}`: :math:`g \approx s_0^{1-p} s^p` for :math:`s \ll s_0` and
+    :math:`g \approx s` for :math:`s \gg s_0`. A DF with :math:`f \propto L^{-2\beta}` has an
+    integrable cusp at :math:`v_t = 0` that :math:`p = 1 - \beta` makes finite, while the bulk
+    of the velocity distribution, and with it the shape of the energy surfaces, keeps its form.
+    The velocity block of the Jacobian is a 2-D radial map in the tangential plane, so
+
+    .. math:: \log|\det J| = 2(1-p)\log(1 + s_0/s) + \log\big(p + (1-p)\,s/(s + s_0)\big).
+
+    The inverse solves :math:`g(s) = u` by Newton's method in :math:`\ln s` (``g`` is increasing
+    and convex in :math:`\ln s`).
 
     Args:
         features: D (positions at ``start:start+3``, velocities at ``start+3:start+6``).
-        power: p > 0 (1 is the identity).
+        power: p ∈ (0, 1] (1 is the identity).
         scale: :math:`s_0`, a typical tangential speed in the units of ``v``.
         start: index of the first position feature.
     """
@@ -180,35 +199,46 @@ class TangentialVelocityPower(Bijector):
             raise ValueError(
                 f"start={start} leaves no 6-D phase-space block in {features} features"
             )
-        if not power > 0:
-            raise ValueError(f"power must be positive, got {power}")
+        if not 0 < power <= 1:
+            raise ValueError(f"power must lie in (0, 1], got {power}")
         self.features, self.start = features, start
         self.register_buffer("power", torch.tensor(float(power), dtype=torch.float64))
         self.register_buffer("speed_scale", torch.tensor(float(scale), dtype=torch.float64))
 
-    def _decompose(self, x: torch.Tensor, exponent: torch.Tensor):
-        s0, b = self.speed_scale, self.start
+    def _split(self, x: torch.Tensor):
+        b = self.start
         pos, vel = x[..., b : b + 3], x[..., b + 3 : b + 6]
         r_hat = pos / pos.norm(dim=-1, keepdim=True)
         v_r = (vel * r_hat).sum(-1, keepdim=True)
         v_t = vel - v_r * r_hat
-        s = v_t.norm(dim=-1, keepdim=True).clamp_min(1e-300 * s0)
-        ratio = (s / s0) ** (exponent - 1)
-        new = torch.cat([x[..., : b + 3], v_r * r_hat + v_t * ratio, x[..., b + 6 :]], -1)
-        return new, s
+        return r_hat, v_r, v_t, v_t.norm(dim=-1, keepdim=True).clamp_min(1e-300 * self.speed_scale)
+
+    def _join(self, x: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
+        b = self.start
+        return torch.cat([x[..., : b + 3], velocity, x[..., b + 6 :]], -1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y, s = self._decompose(x, self.power)
-        p = self.power
-        ladj = torch.log(p) + 2 * (p - 1) * torch.log(s / self.speed_scale)
-        return y, ladj.squeeze(-1)
+        r_hat, v_r, v_t, s = self._split(x)
+        p, s0 = self.power, self.speed_scale
+        log_ratio = (1 - p) * torch.log1p(s0 / s)  # log(g(s)/s)
+        ladj = 2 * log_ratio + torch.log(p + (1 - p) * s / (s + s0))
+        return self._join(x, v_r * r_hat + v_t * torch.exp(log_ratio)), ladj.squeeze(-1)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        return self._decompose(y, 1 / self.power)[0]
+        r_hat, v_r, u_t, u = self._split(y)
+        p, s0 = self.power, self.speed_scale
+        log_u = torch.log(u)
+        # g(s) ≥ s and g(s) ≥ s0^(1-p) s^p, so the smaller asymptotic root lies left of the root.
+        ell = torch.minimum(log_u, (log_u - (1 - p) * torch.log(s0)) / p)
+        for _ in range(60):
+            s = torch.exp(ell)
+            residual = p * ell + (1 - p) * torch.log(s + s0) - log_u
+            ell = ell - residual / (p + (1 - p) * s / (s + s0))
+        return self._join(y, v_r * r_hat + u_t * torch.exp(ell) / u)
 
     def config(self) -> dict:
         return {
-            "name": "tangential_power",
+            "name": "tangential_core",
             "features": self.features,
             "power": float(self.power),
             "scale": float(self.speed_scale),
@@ -251,8 +281,8 @@ def bijector_from_config(config: dict) -> Bijector:
         return BoundedLogit(**kwargs)
     if name == "radial_log":
         return RadialLogCompression(**kwargs)
-    if name == "tangential_power":
-        return TangentialVelocityPower(**kwargs)
+    if name == "tangential_core":
+        return TangentialVelocityCore(**kwargs)
     raise ValueError(
-        f"unknown bijector {name!r}; known: chain, standardize, bounded_logit, radial_log, tangential_power"
+        f"unknown bijector {name!r}; known: chain, standardize, bounded_logit, radial_log, tangential_core"
     )
