@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -156,8 +157,17 @@ def _fit_member(
 _WORKER_DATA: dict[str, torch.Tensor] = {}
 
 
-def _init_worker(x: torch.Tensor) -> None:
+def _init_worker(x: torch.Tensor, parent: int) -> None:
     _WORKER_DATA["x"] = x
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the process that started it is gone (e.g. a killed notebook run):
+    workers hold their own end of the task queue, so they would otherwise wait forever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _fit_member_in_worker(path: Path, params: dict, fit_kwargs: dict) -> None:
@@ -231,7 +241,7 @@ def fit_ensemble(
     workers = min(len(os.sched_getaffinity(0)) if workers is None else workers, len(missing))
     if device == "cpu" and workers > 1:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, context, _init_worker, (x,)) as pool:
+        with ProcessPoolExecutor(workers, context, _init_worker, (x, os.getpid())) as pool:
             futures = [pool.submit(_fit_member_in_worker, *job) for job in missing]
             for future in tqdm(
                 as_completed(futures), total=len(futures), desc=f"{name}: members",
