@@ -137,9 +137,10 @@ def _fit_member(
 ) -> tuple[DensityEstimator, dict]:
     """Load one ensemble member from the store, or train it on one CPU thread and store it.
 
-    One thread per member: small matrix products gain little from a second thread, while two
-    members trained side by side run nearly twice as fast; it also makes a member's weights
-    independent of how many run at once.
+    One thread per member: small matrix products gain little from a second thread, so two
+    members side by side train faster than one after another on two threads (1.35× in
+    ``benchmarks/bench_hernquist.py``); it also makes a member's weights independent of how many
+    run at once.
     """
 
     def train() -> tuple[DensityEstimator, dict, dict]:
