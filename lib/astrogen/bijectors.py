@@ -230,10 +230,12 @@ class TangentialVelocityCore(Bijector):
         log_u = torch.log(u)
         # g(s) ≥ s and g(s) ≥ s0^(1-p) s^p, so the smaller asymptotic root lies left of the root.
         ell = torch.minimum(log_u, (log_u - (1 - p) * torch.log(s0)) / p)
-        for _ in range(60):
+        for _ in range(60):  # quadratic convergence: a handful of steps in practice
             s = torch.exp(ell)
             residual = p * ell + (1 - p) * torch.log(s + s0) - log_u
             ell = ell - residual / (p + (1 - p) * s / (s + s0))
+            if not bool((residual.abs() > 1e-12 * log_u.abs().clamp_min(1.0)).any()):
+                break
         return self._join(y, v_r * r_hat + u_t * torch.exp(ell) / u)
 
     def config(self) -> dict:
