@@ -54,3 +54,30 @@ def test_real_sky_from_a_seed_layout_folder(tmp_path):
     write_image_folder(only_train, {"train": sets["train"]})
     with pytest.raises(ValueError, match=r"0\.normal: no held-out observed images"):
         study.real_sky(only_train, seed=0)
+
+
+def test_changed_by_defect_counts_exactly_the_images_a_defect_touches():
+    from astrogen.sims.anomaly import render_suite
+
+    changed = study.changed_by_defect("smooth", 120, [3, 45])
+    _, truth = render_suite("smooth", 1.0, 120, np.random.default_rng([3, 45]))
+    structured = ((truth["n_arms"] > 0) | (truth["n_clumps"] > 0)).to_numpy()
+    assert 0 < structured.sum() < len(structured)  # both kinds occur, so the test has teeth
+    np.testing.assert_array_equal(changed, structured)
+    assert study.changed_by_defect("compact", 20, [3, 46]).all()
+
+
+def test_referee_table_bounds_every_score_by_the_changed_fraction():
+    rng = np.random.default_rng(0)
+    arrays = {
+        "half__sky": rng.normal(size=400), "half__suite": rng.normal(2, 1, 400),
+        "half__changed": np.arange(400) % 2 == 0,
+        "null__sky": rng.normal(size=400), "null__suite": rng.normal(size=400),
+    }  # fmt: skip
+    table = study.referee_table(arrays, n_boot=200, seed=0)
+    half, null = table.loc["half"], table.loc["null"]
+    assert half["changed_fraction"] == 0.5 and half["auroc_bound"] == 0.75
+    assert half["changed_fraction_err"] == pytest.approx(np.sqrt(0.25 / 400))
+    assert half["referee_auroc"] == pytest.approx(0.921, abs=0.03)  # Φ(2/√2)
+    assert half["referee_auroc_lo"] < half["referee_auroc"] < half["referee_auroc_hi"]
+    assert np.isnan(null["auroc_bound"]) and null["referee_auroc"] == pytest.approx(0.5, abs=0.07)

@@ -200,3 +200,59 @@ def percentile_scores(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """
     ref = np.sort(np.asarray(reference, dtype=float))
     return np.searchsorted(ref, np.asarray(scores, dtype=float), side="right") / len(ref)
+
+
+class ImageReferee(nn.Module):
+    """A supervised classifier with GANomaly's encoder: logit (N,) that x (N, 3, 64, 64) in
+    [−1, 1] belongs to class 1.
+
+    Trained on labelled examples of both classes, it estimates how separable two image
+    populations are at all — the ceiling against which a one-class detector, which never sees
+    the anomalies, can be judged.
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = _encoder(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).flatten()
+
+    @torch.no_grad()
+    def logits(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Logits (N,) in eval mode (BatchNorm statistics fixed, so batch-independent)."""
+        self.eval()
+        x = torch.as_tensor(x, dtype=torch.float32)
+        return torch.cat([self(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy()
+
+
+def fit_referee(
+    x0: np.ndarray,
+    x1: np.ndarray,
+    *,
+    width: int = 16,
+    epochs: int = 6,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> ImageReferee:
+    """Train an :class:`ImageReferee` (binary cross-entropy, Adam) to tell images x1 (class 1)
+    from x0 (class 0), both (N, 3, 64, 64) in [−1, 1]; the state after the last epoch is kept
+    (no selection, so a held-out test set stays untouched)."""
+    torch.manual_seed(seed)
+    rows = torch.Generator().manual_seed(seed)
+    model = ImageReferee(width)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    x = torch.as_tensor(np.concatenate([x0, x1]), dtype=torch.float32)
+    y = torch.cat([torch.zeros(len(x0)), torch.ones(len(x1))])
+    for _ in tqdm(range(epochs), desc="referee", disable=not progress, mininterval=2):
+        model.train()
+        order = torch.randperm(len(x), generator=rows)
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            idx = order[i : i + batch_size]
+            loss = nn.functional.binary_cross_entropy_with_logits(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()

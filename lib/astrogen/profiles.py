@@ -166,6 +166,15 @@ _ANOMALY_RATING = {
     "default": {"n_boot": 1_000, "n_tsne": 1_500},
     "full": {"n_boot": 2_000, "n_tsne": 3_000},
 }
+# A supervised referee per suite at s = 1: how separable each defect is at all
+_ANOMALY_REFEREE = {
+    "smoke": {"n_referee": 48, "referee_width": 8, "referee_epochs": 1, "n_changed": 32,
+              "n_boot": 100},
+    "default": {"n_referee": 2_500, "referee_width": 16, "referee_epochs": 8, "n_changed": 500,
+                "n_boot": 1_000},
+    "full": {"n_referee": 8_000, "referee_width": 32, "referee_epochs": 10, "n_changed": 2_000,
+             "n_boot": 2_000},
+}  # fmt: skip
 _GALFORGE_DATA = {
     "smoke": {"n_galaxies": 12, "stars_min": 300, "stars_max": 1_500, "image_size": 32,
               "projections": 2},
@@ -215,6 +224,7 @@ NOTEBOOKS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "41_anomaly_sky_and_suites": [_ANOMALY_SKY, _ANOMALY_SUITES],
     "42_anomaly_training": [_ANOMALY_SKY, _ANOMALY_MODEL],
     "43_anomaly_rating": [_ANOMALY_SKY, _ANOMALY_SUITES, _ANOMALY_MODEL, _ANOMALY_RATING],
+    "44_anomaly_detectability": [_ANOMALY_REFEREE],
     "51_galforge_galaxies": [_GALFORGE_DATA],
     "52_galforge_autoencoder": [_GALFORGE_DATA, _GALFORGE_AE],
     "53_galforge_flows": [_GALFORGE_DATA, _GALFORGE_AE, _GALFORGE_FLOWS],
@@ -426,6 +436,20 @@ THRESHOLDS["43_anomaly_rating"] = {
         "upper": _FAITHFUL["upper"],
     },
 }  # fmt: skip
+
+# The referee must see no difference between two skies (null within ≈ 3.8 standard errors of
+# 0.5 on 500 + 500 test images), must see a tripled sky noise, and can never beat the exact
+# bound 1/2 + f/2 by more than ≈ 4 standard errors. At smoke size (10 + 10 test images) only
+# the exact counts are checked: compact shrinks every galaxy, so it changes every image.
+_REFEREE_CHECKS = {
+    "lower": {"referee_auroc_null": 0.43, "referee_auroc_noise": 0.99},
+    "upper": {"referee_auroc_null": 0.57, "referee_minus_bound_max": 0.06},
+}
+THRESHOLDS["44_anomaly_detectability"] = {
+    "smoke": {"lower": {"changed_fraction_compact": 1.0}},
+    "default": _REFEREE_CHECKS,
+    "full": _REFEREE_CHECKS,
+}
 
 # The exact density must integrate to one and be the sampler's (5 standard errors), and the
 # population must span NIHAO's ranges, at any size.

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from astrogen import morphology, paths, store
-from astrogen.ganomaly import GANomaly, fit_ganomaly, percentile_scores
+from astrogen.ganomaly import GANomaly, fit_ganomaly, fit_referee, percentile_scores
 from astrogen.io.anomaly import load_image_folder, load_images
 from astrogen.sims.anomaly import (
     PIXEL_SCALE,
@@ -40,6 +40,8 @@ NUISANCE = ("psf", "noise")
 SKY_KEYS = ("n_train", "n_val", "n_test")
 SUITE_KEYS = ("n_suite",)
 MODEL_KEYS = ("width", "latent", "epochs", "batch_size", "lr", "beta1")
+REFEREE_KEYS = ("n_referee", "referee_width", "referee_epochs", "n_changed")
+REFEREE_TEST_FRACTION = 0.2
 R_BAND = 1
 _SEP = "__"  # npz key separator: <set>__<column>
 
@@ -181,6 +183,73 @@ def ganomaly_for(
 
     path = store.artifact_path(paths.checkpoint_dir(STUDY), "ganomaly", key, ".pt")
     return store.cached_model(path, key, train, GANomaly)
+
+
+def changed_by_defect(name: str, n: int, stream: list[int]) -> np.ndarray:
+    """Which of n images of suite ``name`` its defect changes at s = 1, bool (n,): the images are
+    rendered at s = 0 and s = 1 from one stream (common random numbers) and compared pixel by
+    pixel."""
+    before, after = (render_suite(name, s, n, np.random.default_rng(stream))[0] for s in (0, 1))
+    return (before != after).any(axis=(1, 2, 3))
+
+
+def referee_logits(params: dict, seed: int, progress: bool = True) -> dict[str, np.ndarray]:
+    """Held-out logits of a supervised :class:`~astrogen.ganomaly.ImageReferee` per suite at
+    s = 1, and which images each defect changes.
+
+    Every suite (and ``"null"``, a second, independent sky) gets ``n_referee`` images from its
+    own stream ``[seed, 44, index]``; the sky side is one shared set from ``[seed, 44]``. Each
+    referee trains on the first 80 % of both sides and scores the last 20 %. Separately,
+    ``n_changed`` images per suite go through :func:`changed_by_defect`. Keys ``<suite>__sky``,
+    ``<suite>__suite`` (test logits) and ``<suite>__changed`` (bool per image).
+    """
+    key = {**_pick(params, REFEREE_KEYS), "seed": seed}
+
+    def build() -> dict[str, np.ndarray]:
+        n = params["n_referee"]
+        n_train = n - round(REFEREE_TEST_FRACTION * n)
+        sky_x = to_network(to_pixels(render_sky(n, np.random.default_rng([seed, 44]))[0]))
+        out = {}
+        names = [*SUITES, "null"]
+        for index, name in enumerate(tqdm(names, desc="referees", disable=not progress)):
+            rng = np.random.default_rng([seed, 44, index])
+            if name == "null":
+                images = render_sky(n, rng)[0]
+            else:
+                images = render_suite(name, 1.0, n, rng)[0]
+                out[f"{name}{_SEP}changed"] = changed_by_defect(name, params["n_changed"],
+                                                                [seed, 45, index])  # fmt: skip
+            suite_x = to_network(to_pixels(images))
+            model = fit_referee(
+                sky_x[:n_train], suite_x[:n_train], width=params["referee_width"],
+                epochs=params["referee_epochs"], seed=seed, progress=False,
+            )  # fmt: skip
+            out[f"{name}{_SEP}sky"] = model.logits(sky_x[n_train:])
+            out[f"{name}{_SEP}suite"] = model.logits(suite_x[n_train:])
+        return out
+
+    return store.cached_arrays(paths.dataset_dir(STUDY), "referee", key, build)
+
+
+def referee_table(arrays: dict[str, np.ndarray], n_boot: int, seed: int) -> pd.DataFrame:
+    """Per suite: the referee's held-out AUROC with a 95 % bootstrap interval, the fraction f of
+    images the defect changes (with its binomial standard error), and the bound 1/2 + f/2
+    (NaN for the null).
+
+    The bound holds for *any* score: a suite whose images equal the sky's with probability
+    1 − f lies within total-variation distance f of the sky, and AUROC ≤ (1 + TV)/2.
+    """
+    rows = []
+    for name, sets in _unflatten(arrays).items():
+        lo, hi = auroc_interval(sets["sky"], sets["suite"], n_boot, seed)
+        f, f_err = np.nan, np.nan  # the null compares two skies: no defect to count
+        if "changed" in sets:
+            f = float(np.mean(sets["changed"]))
+            f_err = float(np.sqrt(f * (1 - f) / len(sets["changed"])))
+        rows.append({"suite": name, "referee_auroc": auroc(sets["sky"], sets["suite"]),
+                     "referee_auroc_lo": lo, "referee_auroc_hi": hi, "changed_fraction": f,
+                     "changed_fraction_err": f_err, "auroc_bound": 0.5 + f / 2})  # fmt: skip
+    return pd.DataFrame(rows).set_index("suite")
 
 
 def bootstrap_interval(
