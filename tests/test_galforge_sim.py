@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import integrate
 
 from astrogen.io.anomaly import ImageFolderError
@@ -273,3 +274,36 @@ def test_c2st_of_unknown_properties_is_chance_when_known_and_higher_when_not():
     # hidden property is redrawn from the prior can
     assert abs(auc["none"] - 0.5) < 0.04
     assert auc["all"] > auc["none"] + 0.05
+
+
+def test_one_extreme_sample_sets_the_mean_w1_but_not_the_median():
+    rng = np.random.default_rng(0)
+    n, n_galaxies = 400, 3
+
+    def draw() -> np.ndarray:
+        stars = rng.normal(size=(n, 10))
+        stars[:, 6] = rng.uniform(0.01, 0.03, n)  # Z > 0
+        stars[:, 9] = rng.uniform(1.0, 12.0, n)  # 0 ≤ age ≤ 13.8 Gyr
+        return stars
+
+    stars = np.concatenate([draw() for _ in range(n_galaxies)])
+    samples = [draw() for _ in range(n_galaxies)]
+    samples[1][0, 0] = 1e8  # one star of one galaxy flung far out along x
+
+    class Replay:  # an "estimator" that returns the prepared samples in galaxy order
+        def log_prob(self, x, c):
+            return torch.zeros(len(x), dtype=torch.float64)
+
+        def sample(self, count, context):
+            return torch.as_tensor(samples.pop(0)[:count])
+
+    galaxies = pd.DataFrame({"split": "test", "log_mass": 10.0, "age_median": 6.5,
+                             "age_p10": 2.0, "metallicity_mean": 0.02}, index=range(n_galaxies))  # fmt: skip
+    data = {"galaxies": galaxies, "stars": stars, "star_galaxy": np.repeat(np.arange(n_galaxies), n),
+            "simulated": False}  # fmt: skip
+    per_galaxy, pooled = study.evaluate_flow(
+        Replay(), ["log_mass"], data, galaxies, seed=0, max_stars=n
+    )
+    assert per_galaxy.loc[1, "w1_x"] > 1e4 and pooled["w1_mean"] > 1e3
+    assert pooled["w1_median"] < 0.3 and pooled["sliced_w1_median"] < 0.3  # two clean galaxies
+    assert pooled["max_z"] > 1e7 and pooled["max_z_truth"] < 10
