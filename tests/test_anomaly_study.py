@@ -67,17 +67,31 @@ def test_changed_by_defect_counts_exactly_the_images_a_defect_touches():
     assert study.changed_by_defect("compact", 20, [3, 46]).all()
 
 
-def test_referee_table_bounds_every_score_by_the_changed_fraction():
+def test_referee_table_reports_auroc_changed_fraction_and_bound():
     rng = np.random.default_rng(0)
     arrays = {
-        "half__sky": rng.normal(size=400), "half__suite": rng.normal(2, 1, 400),
+        "half__sky": rng.normal(size=400), "half__suite": rng.normal(1.5, 1, 400),
         "half__changed": np.arange(400) % 2 == 0,
         "null__sky": rng.normal(size=400), "null__suite": rng.normal(size=400),
     }  # fmt: skip
     table = study.referee_table(arrays, n_boot=200, seed=0)
     half, null = table.loc["half"], table.loc["null"]
-    assert half["changed_fraction"] == 0.5 and half["auroc_bound"] == 0.75
+    assert half["changed_fraction"] == 0.5 and half["auroc_bound"] == 0.875  # 1 − ½²/2
     assert half["changed_fraction_err"] == pytest.approx(np.sqrt(0.25 / 400))
-    assert half["referee_auroc"] == pytest.approx(0.921, abs=0.03)  # Φ(2/√2)
+    assert half["referee_auroc"] == pytest.approx(0.856, abs=0.03)  # Φ(1.5/√2)
     assert half["referee_auroc_lo"] < half["referee_auroc"] < half["referee_auroc_hi"]
     assert np.isnan(null["auroc_bound"]) and null["referee_auroc"] == pytest.approx(0.5, abs=0.07)
+
+
+def test_the_bound_is_reached_by_the_best_score_and_not_exceeded():
+    # Half of each population is shared; the other half of the sky sits far below and the
+    # other half of the suite far above: TV = ½, and ranking by value is the best score.
+    rng = np.random.default_rng(1)
+    n = 20_000
+    shared = rng.normal(size=(2, n))
+    far = rng.random((2, n)) < 0.5
+    sky = np.where(far[0], shared[0] - 20, shared[0])
+    suite = np.where(far[1], shared[1] + 20, shared[1])
+    bound = 1 - (1 - 0.5) ** 2 / 2
+    assert study.auroc(sky, suite) == pytest.approx(bound, abs=0.01)
+    assert study.auroc(sky, suite) <= bound + 0.01

@@ -297,10 +297,11 @@ def test_one_extreme_sample_sets_the_mean_w1_but_not_the_median():
         def sample(self, count, context):
             return torch.as_tensor(samples.pop(0)[:count])
 
-    galaxies = pd.DataFrame({"split": "test", "log_mass": 10.0, "age_median": 6.5,
-                             "age_p10": 2.0, "metallicity_mean": 0.02}, index=range(n_galaxies))  # fmt: skip
-    data = {"galaxies": galaxies, "stars": stars, "star_galaxy": np.repeat(np.arange(n_galaxies), n),
-            "simulated": False}  # fmt: skip
+    conditions = {"split": "test", "log_mass": 10.0, "age_median": 6.5, "age_p10": 2.0,
+                  "metallicity_mean": 0.02}  # fmt: skip
+    galaxies = pd.DataFrame(conditions, index=range(n_galaxies))
+    data = {"galaxies": galaxies, "stars": stars, "simulated": False,
+            "star_galaxy": np.repeat(np.arange(n_galaxies), n)}  # fmt: skip
     per_galaxy, pooled = study.evaluate_flow(
         Replay(), ["log_mass"], data, galaxies, seed=0, max_stars=n
     )

@@ -206,9 +206,9 @@ class ImageReferee(nn.Module):
     """A supervised classifier with GANomaly's encoder: logit (N,) that x (N, 3, 64, 64) in
     [−1, 1] belongs to class 1.
 
-    Trained on labelled examples of both classes, it estimates how separable two image
-    populations are at all — the ceiling against which a one-class detector, which never sees
-    the anomalies, can be judged.
+    Trained on labelled examples of both classes, its held-out AUROC is a lower bound on how
+    separable two image populations are: what a one-class detector, which never sees the
+    anomalies, can be judged against.
     """
 
     def __init__(self, width: int) -> None:

@@ -188,7 +188,8 @@ def ganomaly_for(
 def changed_by_defect(name: str, n: int, stream: list[int]) -> np.ndarray:
     """Which of n images of suite ``name`` its defect changes at s = 1, bool (n,): the images are
     rendered at s = 0 and s = 1 from one stream (common random numbers) and compared pixel by
-    pixel."""
+    pixel, in nanomaggies. (The 8-bit cutouts a score sees can only lose differences, so a
+    bound built on this count stays valid, if anything loose.)"""
     before, after = (render_suite(name, s, n, np.random.default_rng(stream))[0] for s in (0, 1))
     return (before != after).any(axis=(1, 2, 3))
 
@@ -198,17 +199,18 @@ def referee_logits(params: dict, seed: int, progress: bool = True) -> dict[str, 
     s = 1, and which images each defect changes.
 
     Every suite (and ``"null"``, a second, independent sky) gets ``n_referee`` images from its
-    own stream ``[seed, 44, index]``; the sky side is one shared set from ``[seed, 44]``. Each
+    own stream ``[seed, 44, index]``; the sky side is one shared set from ``[seed, 46]`` (not
+    ``[seed, 44]``: numpy pads a seed sequence with zeros, so that would be suite 0's stream). Each
     referee trains on the first 80 % of both sides and scores the last 20 %. Separately,
     ``n_changed`` images per suite go through :func:`changed_by_defect`. Keys ``<suite>__sky``,
     ``<suite>__suite`` (test logits) and ``<suite>__changed`` (bool per image).
     """
-    key = {**_pick(params, REFEREE_KEYS), "seed": seed}
+    key = {**_pick(params, REFEREE_KEYS), "seed": seed, "sky_stream": 46}
 
     def build() -> dict[str, np.ndarray]:
         n = params["n_referee"]
         n_train = n - round(REFEREE_TEST_FRACTION * n)
-        sky_x = to_network(to_pixels(render_sky(n, np.random.default_rng([seed, 44]))[0]))
+        sky_x = to_network(to_pixels(render_sky(n, np.random.default_rng([seed, 46]))[0]))
         out = {}
         names = [*SUITES, "null"]
         for index, name in enumerate(tqdm(names, desc="referees", disable=not progress)):
@@ -233,11 +235,14 @@ def referee_logits(params: dict, seed: int, progress: bool = True) -> dict[str, 
 
 def referee_table(arrays: dict[str, np.ndarray], n_boot: int, seed: int) -> pd.DataFrame:
     """Per suite: the referee's held-out AUROC with a 95 % bootstrap interval, the fraction f of
-    images the defect changes (with its binomial standard error), and the bound 1/2 + f/2
-    (NaN for the null).
+    images the defect changes (counted, with its binomial standard error), and the bound
+    1 − (1 − f)²/2 (NaN for the null).
 
     The bound holds for *any* score: a suite whose images equal the sky's with probability
-    1 − f lies within total-variation distance f of the sky, and AUROC ≤ (1 + TV)/2.
+    1 − f lies within total-variation distance δ ≤ f of the sky, so at every threshold
+    TPR ≤ FPR + δ, and the area under min(1, FPR + δ) is 1 − (1 − δ)²/2. It is reached by a
+    score that ranks the changed suite images above everything and the sky images they came
+    from below everything.
     """
     rows = []
     for name, sets in _unflatten(arrays).items():
@@ -248,7 +253,8 @@ def referee_table(arrays: dict[str, np.ndarray], n_boot: int, seed: int) -> pd.D
             f_err = float(np.sqrt(f * (1 - f) / len(sets["changed"])))
         rows.append({"suite": name, "referee_auroc": auroc(sets["sky"], sets["suite"]),
                      "referee_auroc_lo": lo, "referee_auroc_hi": hi, "changed_fraction": f,
-                     "changed_fraction_err": f_err, "auroc_bound": 0.5 + f / 2})  # fmt: skip
+                     "changed_fraction_err": f_err,
+                     "auroc_bound": 1 - (1 - f) ** 2 / 2})  # fmt: skip
     return pd.DataFrame(rows).set_index("suite")
 
 

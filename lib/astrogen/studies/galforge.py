@@ -358,8 +358,9 @@ def evaluate_flow(
     """Per held-out (test) galaxy: NLL and forward KL from the exact density, W1 per dimension
     (in units of the true standard deviation), sliced W1 (standardised), invalid-sample
     fraction, the largest distance of a valid sample from the true mean in true σ (``max_z``;
-    ``max_z_truth`` for the true stars themselves), the sample's recomputed global parameters; plus pooled numbers: C2ST AUC of (star,
-    conditions) truth vs samples over all test galaxies, and sampling throughput.
+    ``max_z_truth`` for the true stars themselves), the sample's recomputed global parameters;
+    plus pooled numbers: C2ST AUC of (star, conditions) truth vs samples over all test
+    galaxies, and sampling throughput.
 
     W1 weighs every sample by its distance, so one sample at 10⁸ σ (an affine flow's
     exponential tails can produce one) sets a galaxy's W1 and then the mean over galaxies; the
