@@ -6,6 +6,7 @@ import torch
 
 from astrogen import ganomaly
 from astrogen.ganomaly import GANomaly, fit_ganomaly, percentile_scores
+from astrogen.studies import anomaly as study
 
 
 def test_shapes_and_scores_do_not_depend_on_the_batch():
@@ -67,16 +68,13 @@ def test_generator_loss_terms_on_known_inputs(monkeypatch):
 
 
 def test_referee_separates_what_differs_and_not_what_is_alike():
-    from astrogen.ganomaly import fit_referee
-    from astrogen.studies.anomaly import auroc
-
     rng = np.random.default_rng(0)
     noise = rng.normal(0, 0.3, (4, 200, 3, 64, 64)).astype(np.float32)
     brighter = noise[1] + 0.3  # a shift of one noise σ in every pixel: obvious to a CNN
-    model = fit_referee(noise[0][:150], brighter[:150], width=4, epochs=2, progress=False)
-    assert auroc(model.logits(noise[0][150:]), model.logits(brighter[150:])) > 0.99
+    model = ganomaly.fit_referee(noise[0][:150], brighter[:150], width=4, epochs=2, progress=False)
+    assert study.auroc(model.logits(noise[0][150:]), model.logits(brighter[150:])) > 0.99
     logits = model.logits(noise[2], batch=256)
     np.testing.assert_allclose(model.logits(noise[2], batch=7), logits, rtol=1e-5, atol=1e-5)
-    alike = fit_referee(noise[2][:150], noise[3][:150], width=4, epochs=2, progress=False)
+    alike = ganomaly.fit_referee(noise[2][:150], noise[3][:150], width=4, epochs=2, progress=False)
     # 50 + 50 held-out images: the AUROC's standard error is ≈ 0.058, the bound is 3.4 of it
-    assert abs(auroc(alike.logits(noise[2][150:]), alike.logits(noise[3][150:])) - 0.5) < 0.2
+    assert abs(study.auroc(alike.logits(noise[2][150:]), alike.logits(noise[3][150:])) - 0.5) < 0.2
