@@ -4,13 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= default
 STAMP := $(VENV)/.installed
+# Extra package index for torch, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu for the CPU-only
+# wheel on Linux (PyPI's Linux wheel of the same version is the CUDA build).
+TORCH_INDEX ?=
 
 .PHONY: setup reproduce test lint benchmark clean
 
-$(STAMP): pyproject.toml
+# Exact reproduction: every package at the version in requirements.lock, then astrogen itself.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e ".[dev]"
 	$(VENV)/bin/nbstripout --install --attributes .gitattributes 2>/dev/null || true
 	touch $(STAMP)
 

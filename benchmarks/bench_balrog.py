@@ -18,8 +18,8 @@ import torch
 from timing import rate
 
 from astrogen import profiles
-from astrogen.flows import fit_density
-from astrogen.gan import fit_cwgan_gp
+from astrogen.models.flows import fit_density
+from astrogen.models.gan import fit_cwgan_gp
 from astrogen.sims.balrog import run_injections
 from astrogen.studies import balrog as study
 

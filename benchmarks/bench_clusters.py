@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from timing import rate
 
-from astrogen.inn import fit_posterior
-from astrogen.mcmc import effective_sample_size, importance_resample, sample_ensemble
+from astrogen.models.inn import fit_posterior
+from astrogen.diagnostics.mcmc import effective_sample_size, importance_resample, sample_ensemble
 from astrogen.sims.clusters import BOUNDS, TARGETS, ClusterSimulator
 
 

@@ -5,7 +5,7 @@
 Samples ``--stars`` stars of one galaxy (one condition vector) from each flow family at the
 default architecture, and from the exact mock-galaxy sampler for comparison, on the CPU.
 ``DensityEstimator.sample`` inverts masked autoregressive transforms with one conditioner pass
-(``astrogen.flow_inverse``); zuko's own inverse (one pass per feature, SOSPF by bisection) is
+(``astrogen.models.flow_inverse``); zuko's own inverse (one pass per feature, SOSPF by bisection) is
 timed on 10⁴ stars next to it. The cost of SOSPF's Newton inversion depends on the weights, so
 ``--trained`` times the default-profile flows of notebook 53 (trained and cached by
 ``python run_all.py --only 53``; trained here if absent) on a held-out galaxy; without it,
@@ -22,8 +22,8 @@ import torch
 from timing import rate
 
 from astrogen import profiles
-from astrogen.bijectors import BoundedLogit
-from astrogen.flows import DensityEstimator, fit_density
+from astrogen.models.bijectors import BoundedLogit
+from astrogen.models.flows import DensityEstimator, fit_density
 from astrogen.sims import galforge as sim
 from astrogen.studies import galforge as study
 

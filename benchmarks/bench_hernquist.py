@@ -22,9 +22,9 @@ import torch
 from timing import rate
 
 from astrogen import paths, profiles
-from astrogen.bijectors import RadialLogCompression
+from astrogen.models.bijectors import RadialLogCompression
 from astrogen.dynamics import cbe_accelerations, neighbour_velocities, phase_space_gradients
-from astrogen.flows import fit_density
+from astrogen.models.flows import fit_density
 from astrogen.sims.hernquist import HernquistSphere
 from astrogen.studies.hernquist import fit_ensemble
 

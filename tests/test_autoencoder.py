@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from astrogen.autoencoder import (
+from astrogen.models.autoencoder import (
     Autoencoder,
     LogImageNorm,
     LuminosityColourNorm,

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from astrogen.classifier import expected_calibration_error, fit_classifier, reliability_curve
-from astrogen.gan import ConditionalWGAN, fit_cwgan_gp, gradient_penalty
+from astrogen.models.classifier import expected_calibration_error, fit_classifier, reliability_curve
+from astrogen.models.gan import ConditionalWGAN, fit_cwgan_gp, gradient_penalty
 from astrogen.studies import balrog as study
 
 

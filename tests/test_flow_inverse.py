@@ -5,14 +5,14 @@ import torch
 import zuko
 from zuko.transforms import MonotonicRQSTransform, SOSPolynomialTransform
 
-from astrogen.flow_inverse import (
+from astrogen.models.flow_inverse import (
     IncrementalInverse,
     flow_inverse,
     inverse_steps,
     rqs_inverse,
     sos_polynomial_inverse,
 )
-from astrogen.flows import build_flow
+from astrogen.models.flows import build_flow
 
 
 def _perturbed(family: str, features: int, context: int, seed: int = 0, **kw) -> zuko.flows.Flow:

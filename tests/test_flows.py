@@ -6,14 +6,20 @@ import torch
 import zuko
 from torch.autograd.functional import jacobian
 
-from astrogen.bijectors import (
+from astrogen.models.bijectors import (
     Chain,
     RadialLogCompression,
     Standardize,
     TangentialVelocityCore,
     bijector_from_config,
 )
-from astrogen.flows import FAMILIES, DensityEnsemble, DensityEstimator, build_flow, fit_density
+from astrogen.models.flows import (
+    FAMILIES,
+    DensityEnsemble,
+    DensityEstimator,
+    build_flow,
+    fit_density,
+)
 
 torch.set_default_dtype(torch.float32)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from astrogen import ganomaly
-from astrogen.ganomaly import GANomaly, fit_ganomaly, percentile_scores
+from astrogen.models import ganomaly
+from astrogen.models.ganomaly import GANomaly, fit_ganomaly, percentile_scores
 from astrogen.studies import anomaly as study
 
 

@@ -108,7 +108,7 @@ def test_same_seed_gives_identical_catalogues(sphere):
 
 
 def test_inner_count_power_measures_the_central_cusp():
-    from astrogen.bijectors import RadialLogCompression
+    from astrogen.models.bijectors import RadialLogCompression
     from astrogen.studies.hernquist import inner_count_power
 
     rng = np.random.default_rng(3)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from astrogen import paths
+from astrogen import provenance as _provenance
 
 
 class ConfigMismatchError(RuntimeError):
@@ -94,16 +94,14 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def provenance(params: Mapping[str, Any], wall_s: float, **extra: Any) -> dict:
-    """The sidecar record: parameters, versions and timing."""
+    """The sidecar record: parameters, commit, versions, profile and timing."""
     return {
         "params": dict(params),
         "wall_s": round(wall_s, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": torch.__version__,
-        },
+        "provenance": _provenance.record(
+            profile=os.environ.get("ASTROGEN_PROFILE"), params_hash=param_hash(params)
+        ),
         **extra,
     }
 
@@ -150,7 +148,14 @@ def save_state(
     """
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     atomic_write(path, lambda tmp: torch.save(state, tmp))
-    record = {"params": dict(params), "config": dict(config), **extra}
+    record = {
+        "params": dict(params),
+        "config": dict(config),
+        "provenance": _provenance.record(
+            profile=os.environ.get("ASTROGEN_PROFILE"), params_hash=param_hash(params)
+        ),
+        **extra,
+    }
     write_json(sidecar_path(path), record)
     return path
 

@@ -6,6 +6,11 @@ The GANomaly seed (Jin et al. 2024) expects ::
     <name>/test/0.normal/*.png          held-out observed images (the score's reference)
     <name>/test/1.abnormal/*.png        images to rate (e.g. one simulation suite)
 
+or two plain folders (:func:`load_rating_folder`)::
+
+    <name>/observed/*.png               observed images (split into train / validation / test)
+    <name>/simulated/*.png              images to rate
+
 PNG and JPEG are read with Pillow; every image must be RGB of the expected size. Errors name the
 file and what was expected. :func:`write_image_folder` writes the same layout (PNG), e.g. to
 hand the simulated sky to other code.
@@ -13,6 +18,7 @@ hand the simulated sky to other code.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +83,61 @@ def load_image_folder(root: Path | str, size: int = 64) -> dict[str, np.ndarray]
             images, names = np.empty((0, 3, size, size), np.float32), []
         out[key], out[f"{key}_names"] = images, np.array(names)
     return out
+
+
+def load_two_folders(
+    observed: Path | str, simulated: Path | str, size: int = 64
+) -> dict[str, np.ndarray]:
+    """A folder of observed and a folder of simulated cutouts: keys ``observed``, ``simulated``
+    ((N, 3, size, size) float32 in [0, 1]) and ``<key>_names``; both must hold images."""
+    out: dict[str, np.ndarray] = {}
+    for key, folder in (("observed", observed), ("simulated", simulated)):
+        images, names = load_images(folder, size)
+        out[key], out[f"{key}_names"] = images, np.array(names)
+    return out
+
+
+def load_rating_folder(root: Path | str, size: int = 64) -> dict:
+    """Observed and simulated cutouts under ``root``, in either form the study accepts.
+
+    Seed layout (``train/0.normal`` present): ``observed`` = ``train/0.normal``, plus
+    ``test_normal`` (held-out observed, possibly empty) and ``simulated`` = ``test/1.abnormal``
+    (possibly empty). Two plain folders: ``observed/`` and ``simulated/``. The dictionary also
+    holds ``<key>_names``, ``layout`` (``"seed"`` or ``"plain"``) and ``simulated_folder``.
+
+    Raises:
+        ImageFolderError: for a missing root, a root in neither form, or a bad image (naming
+            the file).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ImageFolderError(f"{root}: no such directory")
+    if root.joinpath(*LAYOUT["train"]).is_dir():
+        seed = load_image_folder(root, size)
+        return {
+            "layout": "seed", "observed": seed["train"], "observed_names": seed["train_names"],
+            "test_normal": seed["test_normal"], "test_normal_names": seed["test_normal_names"],
+            "simulated": seed["test_abnormal"], "simulated_names": seed["test_abnormal_names"],
+            "simulated_folder": str(root.joinpath(*LAYOUT["test_abnormal"])),
+        }  # fmt: skip
+    if (root / "observed").is_dir() and (root / "simulated").is_dir():
+        two = load_two_folders(root / "observed", root / "simulated", size)
+        return {"layout": "plain", **two, "simulated_folder": str(root / "simulated")}
+    raise ImageFolderError(
+        f"{root}: neither the seed's layout (train/0.normal, test/0.normal, test/1.abnormal) "
+        "nor two plain folders (observed/, simulated/)"
+    )
+
+
+def folder_fingerprint(root: Path | str) -> str:
+    """SHA-256 (16 hex digits) of every image file's relative path and bytes under ``root``:
+    a cache key that changes whenever the folder's images do."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def write_image_folder(root: Path | str, sets: dict[str, np.ndarray]) -> Path:

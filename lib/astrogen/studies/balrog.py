@@ -22,11 +22,11 @@ import torch
 from tqdm.auto import tqdm
 
 from astrogen import paths, store
-from astrogen.classifier import ProbabilityClassifier, fit_classifier
-from astrogen.flows import DensityEstimator, fit_density
-from astrogen.gan import ConditionalWGAN, fit_cwgan_gp
+from astrogen.diagnostics.metrics import wasserstein_1d
 from astrogen.io.balrog import load_balrog_catalogue
-from astrogen.metrics import wasserstein_1d
+from astrogen.models.classifier import ProbabilityClassifier, fit_classifier
+from astrogen.models.flows import DensityEstimator, fit_density
+from astrogen.models.gan import ConditionalWGAN, fit_cwgan_gp
 from astrogen.sims.balrog import (
     BANDS,
     FWHM_PER_SIGMA,

@@ -13,11 +13,16 @@ import numpy as np
 import torch
 
 from astrogen import paths, store
-from astrogen.autoencoder import Autoencoder, fit_autoencoder
-from astrogen.inn import PosteriorEstimator, fit_posterior
+from astrogen.diagnostics.mcmc import (
+    effective_sample_size,
+    importance_resample,
+    sample_ensemble,
+    split_rhat,
+)
 from astrogen.io.clusters import load_cluster_tables, load_embeddings
-from astrogen.mcmc import effective_sample_size, importance_resample, sample_ensemble, split_rhat
-from astrogen.regression import MLPEnsemble, fit_mlp_ensemble
+from astrogen.models.autoencoder import Autoencoder, fit_autoencoder
+from astrogen.models.inn import PosteriorEstimator, fit_posterior
+from astrogen.models.regression import MLPEnsemble, fit_mlp_ensemble
 from astrogen.sims.clusters import BOUNDS, TARGETS, ClusterSimulator, render_maps
 
 STUDY = "clusters"

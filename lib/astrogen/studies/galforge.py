@@ -22,11 +22,12 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from astrogen import paths, store
-from astrogen.autoencoder import Autoencoder, fit_autoencoder
-from astrogen.bijectors import BoundedLogit
-from astrogen.flows import DensityEstimator, fit_density
+from astrogen.diagnostics.c2st import c2st
+from astrogen.diagnostics.metrics import sliced_wasserstein, wasserstein_1d
 from astrogen.io.galforge import load_population
-from astrogen.metrics import c2st_auc, sliced_wasserstein, wasserstein_1d
+from astrogen.models.autoencoder import Autoencoder, fit_autoencoder
+from astrogen.models.bijectors import BoundedLogit
+from astrogen.models.flows import DensityEstimator, fit_density
 from astrogen.sims.galforge import (
     COLUMNS,
     CONDITIONS,
@@ -425,7 +426,7 @@ def pooled_c2st(truth: Sequence[np.ndarray], sampled: Sequence[np.ndarray], seed
     pooled = [np.concatenate(rows) for rows in (truth, sampled)]
     for a in pooled:
         a[:, COLUMNS.index("Z")] = np.log10(a[:, COLUMNS.index("Z")])
-    return c2st_auc(*pooled, seed=seed)
+    return c2st(*pooled, seed=seed).auc
 
 
 UNKNOWABLE = (*HIDDEN, "feh_zero")

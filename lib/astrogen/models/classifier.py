@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrogen.bijectors import Standardize
-from astrogen.regression import mlp
+from astrogen.models.bijectors import Standardize
+from astrogen.models.regression import mlp
 from astrogen.train import split_indices, train_likelihood
 
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from astrogen.bijectors import Standardize
+from astrogen.models.bijectors import Standardize
 
 
 def _branch(n_in: int, width: int, layers: int) -> nn.Sequential:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrogen.bijectors import Standardize
+from astrogen.models.bijectors import Standardize
 from astrogen.train import split_indices, train_likelihood
 
 

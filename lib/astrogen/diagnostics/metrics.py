@@ -13,9 +13,6 @@ import platform
 from collections.abc import Mapping
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 
 from astrogen import paths, store
 
@@ -37,44 +34,6 @@ def sliced_wasserstein(
     u = np.random.default_rng(seed).normal(size=(n_projections, x.shape[1]))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     return float(np.mean([wasserstein_1d(x @ d, y @ d) for d in u]))
-
-
-def mmd_rbf(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None) -> float:
-    r"""Unbiased squared MMD with a Gaussian kernel :math:`k(a,b) = e^{-|a-b|^2 / 2h^2}`.
-
-    ``bandwidth`` h defaults to the median pairwise distance of the pooled sample.
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    z = np.concatenate([x, y])
-    d2 = np.sum(z**2, 1)[:, None] + np.sum(z**2, 1)[None, :] - 2 * z @ z.T
-    d2 = np.maximum(d2, 0)
-    if bandwidth is None:
-        bandwidth = math.sqrt(np.median(d2[np.triu_indices(len(z), 1)]) / 2)
-    k = np.exp(-d2 / (2 * bandwidth**2))
-    n, m = len(x), len(y)
-    kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
-    return float(
-        (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
-        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-        - 2 * kxy.mean()
-    )
-
-
-def c2st_auc(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Classifier two-sample test: cross-validated ROC AUC of a boosted-tree classifier.
-
-    0.5 means the samples are indistinguishable; 1.0 means perfectly separable.
-    """
-    features = np.concatenate([x, y]).astype(float)
-    labels = np.r_[np.zeros(len(x)), np.ones(len(y))]
-    scores = np.empty(len(labels))
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-        features, labels
-    ):
-        clf = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
-        clf.fit(features[train], labels[train])
-        scores[test] = clf.predict_proba(features[test])[:, 1]
-    return float(roc_auc_score(labels, scores))
 
 
 def kl_from_log_densities(log_p: np.ndarray, log_q: np.ndarray) -> tuple[float, float]:

@@ -1,11 +1,13 @@
 """Study 1 pipeline: Hernquist mock catalogues → flow ensembles → CBE accelerations.
 
-Every step is cached in the store under a hash of its parameters, so any notebook of the study
-can run first: the accelerations notebook builds the ensembles it needs if they are missing.
+Every step is cached in the store under a key built from the typed configuration
+(:mod:`astrogen.studies.hernquist.configuration`), so any notebook of the study can run first:
+the accelerations notebook builds the ensembles it needs if they are missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import threading
@@ -19,11 +21,13 @@ import torch
 from tqdm.auto import tqdm
 
 from astrogen import paths, store
-from astrogen.bijectors import Chain, RadialLogCompression, TangentialVelocityCore
+from astrogen.config import artifact_key
 from astrogen.dynamics import cbe_accelerations, neighbour_velocities
-from astrogen.flows import DensityEnsemble, DensityEstimator, fit_density
 from astrogen.io.hernquist import load_phase_space_npz
+from astrogen.models.bijectors import Chain, RadialLogCompression, TangentialVelocityCore
+from astrogen.models.flows import DensityEnsemble, DensityEstimator, fit_density
 from astrogen.sims.hernquist import HernquistSphere, add_multiplicative_noise
+from astrogen.studies.hernquist.configuration import ARTIFACTS, Config
 
 STUDY = "hernquist"
 
@@ -54,7 +58,7 @@ def sphere(name: str, r_max: float) -> HernquistSphere:
     return HernquistSphere(anisotropy=DATASETS[name].anisotropy, r_max=r_max)
 
 
-def dataset(name: str, n_stars: int, n_test: int, r_max: float, seed: int) -> dict[str, np.ndarray]:
+def dataset(name: str, cfg: Config, seed: int) -> dict[str, np.ndarray]:
     """Training catalogue and noiseless held-out test stars of data set ``name``, cached.
 
     Noisy sets perturb the noiseless catalogue of the same DF and seed, as the seed study did.
@@ -63,25 +67,26 @@ def dataset(name: str, n_stars: int, n_test: int, r_max: float, seed: int) -> di
         ``pos``, ``vel`` (n_stars, 3) and ``test_pos``, ``test_vel`` (n_test, 3), SI units.
     """
     spec = DATASETS[name]
-    params = {"name": name, "n_stars": n_stars, "n_test": n_test, "r_max": r_max, "seed": seed}
+    d = cfg.data
+    key = artifact_key(cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed)
 
     def build() -> dict[str, np.ndarray]:
         rng = np.random.default_rng([seed, 0 if spec.anisotropy == "isotropic" else 1])
-        model = sphere(name, r_max)
-        pos, vel = model.sample(n_stars, rng)
-        test_pos, test_vel = model.sample(n_test, rng)
+        model = sphere(name, d.r_max)
+        pos, vel = model.sample(d.n_stars, rng)
+        test_pos, test_vel = model.sample(d.n_test, rng)
         if spec.noise > 0:
             noise_rng = np.random.default_rng([seed, 2, round(spec.noise * 1e4)])
             pos, vel = add_multiplicative_noise(pos, vel, spec.noise, noise_rng)
         return {"pos": pos, "vel": vel, "test_pos": test_pos, "test_vel": test_vel}
 
-    return store.cached_arrays(paths.dataset_dir(STUDY), name, params, build)
+    return store.cached_arrays(paths.dataset_dir(STUDY), name, key, build)
 
 
-def catalogue(data_source: str, name: str, n_stars: int, n_test: int, r_max: float, seed: int):
+def catalogue(data_source: str, name: str, cfg: Config, seed: int):
     """``(pos, vel)`` to train on: the simulated set ``name``, or a real ``.npz`` at a path."""
     if data_source == "simulated":
-        data = dataset(name, n_stars, n_test, r_max, seed)
+        data = dataset(name, cfg, seed)
         return data["pos"], data["vel"]
     return load_phase_space_npz(data_source)
 
@@ -112,11 +117,11 @@ def inner_count_power(r: np.ndarray, fraction: float = 0.01) -> float:
 def phase_space_bijector(pos: np.ndarray, vel: np.ndarray) -> Chain:
     """Fixed phase-space maps in front of the flow, with scales measured on the catalogue.
 
-    1. :class:`~astrogen.bijectors.TangentialVelocityCore` with p = 1 - β̂ (β̂ the measured
+    1. :class:`~astrogen.models.bijectors.TangentialVelocityCore` with p = 1 - β̂ (β̂ the measured
        anisotropy, clipped to [0, 0.8]) below the median tangential speed: a DF with
        f ∝ L^(-2β) has a cusp at zero tangential velocity that this map makes finite, while
        faster stars keep their velocities; for an isotropic catalogue p ≈ 1, nearly the identity.
-    2. :class:`~astrogen.bijectors.RadialLogCompression` at the median radius, so the r⁻⁴ tail
+    2. :class:`~astrogen.models.bijectors.RadialLogCompression` at the median radius, so the r⁻⁴ tail
        of the density becomes a light one, with inner power q = :func:`inner_count_power`
        (clipped to [1/3, 1]), so a central density cusp becomes a finite density. The cusp's
        gradient, -γ/r, would otherwise dominate ∇ₓ ln f at small radii, where the CBE needs the
@@ -225,6 +230,8 @@ def fit_ensemble(
     jobs = []
     for k in range(members):
         params = {
+            "artifact": "flow_member",
+            "version": ARTIFACTS["flow_member"].version,
             "data": data_params,
             "family": family,
             "epochs": epochs,
@@ -264,50 +271,58 @@ def fit_ensemble(
     return DensityEnsemble(list(estimators)), list(records)
 
 
-DATA_KEYS = ("n_stars", "n_test", "r_max")
-FLOW_KEYS = ("family", "members", "epochs", "batch_size", "lr", "transforms", "hidden")
+@dataclass(frozen=True)
+class FlowSettings:
+    """What one ensemble is trained with: the :func:`fit_ensemble` keyword arguments."""
+
+    family: str
+    members: int
+    epochs: int
+    batch_size: int
+    lr: float
+    transforms: int
+    hidden: int
 
 
-def dataset_for(name: str, params: dict, seed: int) -> dict[str, np.ndarray]:
-    """:func:`dataset` with sizes taken from a notebook's resolved parameters."""
-    return dataset(name, *(params[k] for k in DATA_KEYS), seed)
+def flow_settings(name: str, cfg: Config, compare: bool = False) -> FlowSettings:
+    """The ensemble settings for data set ``name`` (``compare``: the second family's).
 
-
-def flow_settings(name: str, params: dict, **changes) -> dict:
-    """The :func:`fit_ensemble` settings for data set ``name`` from a notebook's parameters.
-
-    Anisotropic sets train for ``anisotropic_epochs``: fitted for as long as an isotropic set, a
-    β = 1/2 member underestimates the acceleration by 4-7 % between 0.5 a and 2 a (a bias that
-    more members do not average away); with twice the epochs a 4-member ensemble errs by 2.2 %
-    instead of 3.0 %. ``changes`` replace settings (e.g. ``family="nsf", members=2`` for a
-    comparison).
+    Anisotropic sets train for ``flow.anisotropic_epochs``: fitted for as long as an isotropic
+    set, a β = 1/2 member underestimates the acceleration by 4-7 % between 0.5 a and 2 a (a bias
+    that more members do not average away); with twice the epochs a 4-member ensemble errs by
+    2.2 % instead of 3.0 %.
     """
-    flow = {k: params[k] for k in FLOW_KEYS}
-    if DATASETS[name].anisotropy != "isotropic":
-        flow["epochs"] = params["anisotropic_epochs"]
-    return {**flow, **changes}
+    f = cfg.flow
+    epochs = f.epochs if DATASETS[name].anisotropy == "isotropic" else f.anisotropic_epochs
+    settings = FlowSettings(f.family, f.members, epochs, f.batch_size, f.lr, f.transforms, f.hidden)
+    if compare:
+        c = cfg.compare
+        settings = dataclasses.replace(
+            settings, family=c.family, members=c.members, transforms=c.transforms
+        )
+    return settings
 
 
 def ensemble_for(
-    name: str, params: dict, seed: int, device: str = "cpu", **changes
+    name: str, cfg: Config, seed: int, device: str = "cpu", compare: bool = False
 ) -> tuple[DensityEnsemble, list[dict]]:
     """:func:`fit_ensemble` on data set ``name`` with :func:`flow_settings`."""
-    d = dataset_for(name, params, seed)
-    data_params = {"name": name, **{k: params[k] for k in DATA_KEYS}, "seed": seed}
-    flow = flow_settings(name, params, **changes)
+    d = dataset(name, cfg, seed)
+    data_key = artifact_key(cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed)
+    flow = dataclasses.asdict(flow_settings(name, cfg, compare))
     return fit_ensemble(
-        name, d["pos"], d["vel"], data_params=data_params, **flow, seed=seed, device=device
+        name, d["pos"], d["vel"], data_params=data_key, **flow, seed=seed, device=device
     )
 
 
 def accelerations_for(
     name: str,
-    params: dict,
+    cfg: Config,
     seed: int,
     positions: np.ndarray,
     n_velocities: int,
     device: str = "cpu",
-    **changes,
+    compare: bool = False,
 ) -> dict[str, np.ndarray]:
     """Cached :func:`ensemble_accelerations` of the ensemble :func:`ensemble_for` returns.
 
@@ -315,18 +330,20 @@ def accelerations_for(
         ``ensemble`` (M, 3) and ``members`` (K, M, 3) accelerations [m/s²], and
         ``solves_per_s`` (CBE solves per second when they were computed).
     """
-    key = {
-        "name": name,
-        **{k: params[k] for k in DATA_KEYS},
-        **flow_settings(name, params, **changes),
-        "seed": seed,
-        "positions": positions,
-        "n_velocities": n_velocities,
-    }
+    key = artifact_key(
+        cfg,
+        "accelerations",
+        ARTIFACTS["accelerations"],
+        name=name,
+        flow=dataclasses.asdict(flow_settings(name, cfg, compare)),
+        seed=seed,
+        positions=positions,
+        n_velocities=n_velocities,
+    )
 
     def solve() -> dict[str, np.ndarray]:
-        ens, _ = ensemble_for(name, params, seed, device, **changes)
-        d = dataset_for(name, params, seed)
+        ens, _ = ensemble_for(name, cfg, seed, device, compare)
+        d = dataset(name, cfg, seed)
         start = time.perf_counter()
         out = ensemble_accelerations(ens, positions, d["pos"], d["vel"], n_velocities)
         n_solves = len(positions) * (1 + len(ens.members))

@@ -13,6 +13,7 @@ the held-out test split is what suites are compared with.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from astrogen import morphology, paths, store
-from astrogen.ganomaly import GANomaly, fit_ganomaly, fit_referee, percentile_scores
-from astrogen.io.anomaly import load_image_folder, load_images
+from astrogen.config import artifact_key
+from astrogen.notebook import Run
+from astrogen.io.anomaly import folder_fingerprint, load_images, load_rating_folder
+from astrogen.models.ganomaly import GANomaly, fit_ganomaly, fit_referee, percentile_scores
 from astrogen.sims.anomaly import (
     PIXEL_SCALE,
     SUITES,
@@ -32,22 +35,32 @@ from astrogen.sims.anomaly import (
     render_suite,
     to_rgb,
 )  # fmt: skip
+from astrogen.studies.anomaly.configuration import ARTIFACTS, Config
 
 STUDY = "anomaly"
 SEVERITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
 PHYSICAL = ("compact", "bulgy", "colours", "smooth", "particles")
 NUISANCE = ("psf", "noise")
-SKY_KEYS = ("n_train", "n_val", "n_test")
-SUITE_KEYS = ("n_suite",)
-MODEL_KEYS = ("width", "latent", "epochs", "batch_size", "lr", "beta1")
-REFEREE_KEYS = ("n_referee", "referee_width", "referee_epochs", "n_changed")
 REFEREE_TEST_FRACTION = 0.2
 R_BAND = 1
 _SEP = "__"  # npz key separator: <set>__<column>
 
 
-def _pick(params: dict, keys: tuple[str, ...]) -> dict:
-    return {k: params[k] for k in keys}
+def key(cfg: Config, name: str, seed: int, **extra) -> dict:
+    """The cache key of artifact ``name`` (:data:`configuration.ARTIFACTS`) under ``cfg``, ``seed``;
+    a folder source adds its content fingerprint."""
+    if cfg.data.source is not None and name in ("sky", "ganomaly", "feature_flow", "embedding"):
+        extra["source"] = folder_fingerprint(cfg.data.source)
+    return artifact_key(cfg, name, ARTIFACTS[name], seed=seed, **extra)
+
+
+def for_source(run: Run) -> Run:
+    """``run`` itself for the simulated sky; for a folder source (``data.source``) the same run
+    recording its metrics under ``<notebook>_folder``, which asserts none of the simulator's
+    targets (they measure ground truth a folder does not have)."""
+    if run.cfg.data.source is None:
+        return run
+    return dataclasses.replace(run, notebook=f"{run.notebook}_folder")
 
 
 def to_pixels(images: np.ndarray) -> np.ndarray:
@@ -92,22 +105,18 @@ def _as_set(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, pd.DataFrame]:
     return arrays["pixels"], table
 
 
-def sky(
-    params: dict, seed: int, source: str | Path | None = None, progress: bool = True
-) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
+def sky(cfg: Config, seed: int, progress: bool = True) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
     """``{"train" | "val" | "test": (pixels (N, 3, 64, 64) uint8, table)}`` of the observed sky.
 
-    ``source`` ``None`` renders (or loads the cached) simulated sky; the test table holds its
-    truth and r-band morphology. Otherwise ``source`` is a folder in the seed's layout
-    (:mod:`astrogen.io.anomaly`): ``train/0.normal`` is split 90/10 into train and validation by
-    a seeded permutation, ``test/0.normal`` is the test set (tables hold the file names).
+    ``cfg.data.source`` ``None`` renders (or loads the cached) simulated sky; the test table holds
+    its truth and r-band morphology. Otherwise the source is a folder (:func:`real_sky`).
     """
-    if source is not None:
-        return real_sky(source, seed)
-    key = {**_pick(params, SKY_KEYS), "seed": seed}
+    if cfg.data.source is not None:
+        return real_sky(cfg.data.source, seed)
+    d = cfg.data
 
     def build() -> dict[str, np.ndarray]:
-        sizes = [params[k] for k in SKY_KEYS]
+        sizes = [d.n_train, d.n_val, d.n_test]
         images, truth = render_sky(sum(sizes), np.random.default_rng([seed, 41]))
         n_train, n_val, _ = sizes
         train, val = images[:n_train], images[n_train : n_train + n_val]
@@ -115,74 +124,92 @@ def sky(
         return _flatten({"train": {"pixels": to_pixels(train)},
                          "val": {"pixels": to_pixels(val)}, "test": test})  # fmt: skip
 
-    sets = _unflatten(store.cached_arrays(paths.dataset_dir(STUDY), "sky", key, build))
-    return {name: _as_set(arrays) for name, arrays in sets.items()}
+    arrays = store.cached_arrays(paths.dataset_dir(STUDY), "sky", key(cfg, "sky", seed), build)
+    return {name: _as_set(arrays) for name, arrays in _unflatten(arrays).items()}
 
 
 def real_sky(source: str | Path, seed: int) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
-    """The observed sky from a folder in the seed's layout (see :func:`sky`)."""
-    folder = load_image_folder(source)
-    train, names = folder["train"], folder["train_names"]
-    if len(folder["test_normal"]) == 0:
-        raise ValueError(
-            f"{Path(source) / 'test' / '0.normal'}: no held-out observed images; the score's "
-            "reference and every AUROC need them"
-        )
-    order = np.random.default_rng([seed, 41]).permutation(len(train))
-    n_val = max(1, len(train) // 10)
+    """The observed sky from a folder (:func:`astrogen.io.anomaly.load_rating_folder`).
+
+    Seed layout: ``train/0.normal`` is split 90/10 into train and validation by a seeded
+    permutation and ``test/0.normal`` is the test set. Two plain folders: ``observed/`` is split
+    80/10/10 into train, validation and test the same way. Tables hold the file names.
+    """
+    folder = load_rating_folder(source)
+    observed, names = folder["observed"], folder["observed_names"]
+    order = np.random.default_rng([seed, 41]).permutation(len(observed))
+    if folder["layout"] == "seed":
+        if len(folder["test_normal"]) == 0:
+            raise ValueError(
+                f"{Path(source) / 'test' / '0.normal'}: no held-out observed images; the score's "
+                "reference and every AUROC need them"
+            )
+        n_val = max(1, len(observed) // 10)
+        splits = {"train": order[n_val:], "val": order[:n_val]}
+        test = (folder["test_normal"], folder["test_normal_names"])
+    else:
+        n_held = max(1, len(observed) // 10)
+        splits = {"train": order[2 * n_held :], "val": order[:n_held]}
+        test = (observed[order[n_held : 2 * n_held]], names[order[n_held : 2 * n_held]])
     out = {}
-    for name, rows in (("train", order[n_val:]), ("val", order[:n_val])):
-        out[name] = (np.round(train[rows] * 255).astype(np.uint8),
-                     pd.DataFrame({"file": names[rows]}))  # fmt: skip
-    out["test"] = (np.round(folder["test_normal"] * 255).astype(np.uint8),
-                   pd.DataFrame({"file": folder["test_normal_names"]}))  # fmt: skip
+    for name, rows in splits.items():
+        out[name] = (_to_uint8(observed[rows]), pd.DataFrame({"file": names[rows]}))
+    out["test"] = (_to_uint8(test[0]), pd.DataFrame({"file": test[1]}))
     return out
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(images) * 255).astype(np.uint8)
+
+
+def rated_images(source: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """The simulated images to rate from a source folder: ``test/1.abnormal`` (seed layout) or
+    ``simulated/`` (two plain folders), as 8-bit pixels and a table of file names."""
+    folder = load_rating_folder(source)
+    if len(folder["simulated"]) == 0:
+        raise ValueError(f"{source}: no simulated images to rate ({folder['simulated_folder']})")
+    return _to_uint8(folder["simulated"]), pd.DataFrame({"file": folder["simulated_names"]})
 
 
 def rated_folder(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
     """Images to rate from any PNG/JPEG folder (e.g. ``<name>/test/1.abnormal``), as :func:`sky`."""
     images, names = load_images(folder)
-    return np.round(images * 255).astype(np.uint8), pd.DataFrame({"file": names})
+    return _to_uint8(images), pd.DataFrame({"file": names})
 
 
 def suite(
-    name: str, params: dict, seed: int, progress: bool = True
+    name: str, cfg: Config, seed: int, progress: bool = True
 ) -> dict[float, tuple[np.ndarray, pd.DataFrame]]:
     """``{severity: (pixels, table)}`` of a simulation suite at every :data:`SEVERITIES` value."""
     index = list(SUITES).index(name)
-    key = {**_pick(params, SUITE_KEYS), "suite": name, "severities": SEVERITIES, "seed": seed}
+    n = cfg.suites.n_suite
 
     def build() -> dict[str, np.ndarray]:
         sets = {}
         for i, s in enumerate(SEVERITIES):
-            images, truth = render_suite(
-                name, s, params["n_suite"], np.random.default_rng([seed, 42, index])
-            )
+            images, truth = render_suite(name, s, n, np.random.default_rng([seed, 42, index]))
             sets[f"s{i}"] = _measured(images, truth, progress=False)
         return _flatten(sets)
 
-    sets = _unflatten(store.cached_arrays(paths.dataset_dir(STUDY), f"suite_{name}", key, build))
+    k = key(cfg, "suite", seed, suite=name, severities=SEVERITIES)
+    sets = _unflatten(store.cached_arrays(paths.dataset_dir(STUDY), f"suite_{name}", k, build))
     return {s: _as_set(sets[f"s{i}"]) for i, s in enumerate(SEVERITIES)}
 
 
-def ganomaly_for(
-    params: dict, seed: int, source: str | Path | None = None, progress: bool = True
-) -> tuple[GANomaly, dict]:
+def ganomaly_for(cfg: Config, seed: int, progress: bool = True) -> tuple[GANomaly, dict]:
     """GANomaly trained on the sky's train split, checkpoint chosen on its validation split."""
-    key = {**_pick(params, SKY_KEYS), **_pick(params, MODEL_KEYS), "seed": seed}
-    if source is not None:
-        key["source"] = str(source)
+    k = key(cfg, "ganomaly", seed)
 
     def train():
-        sets = sky(params, seed, source, progress)
+        sets = sky(cfg, seed, progress)
         model = fit_ganomaly(
             to_network(sets["train"][0]), to_network(sets["val"][0]),
-            **_pick(params, MODEL_KEYS), seed=seed, progress=progress,
+            **dataclasses.asdict(cfg.model), seed=seed, progress=progress,
         )  # fmt: skip
         return model, model.config, {"history": model.history}
 
-    path = store.artifact_path(paths.checkpoint_dir(STUDY), "ganomaly", key, ".pt")
-    return store.cached_model(path, key, train, GANomaly)
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "ganomaly", k, ".pt")
+    return store.cached_model(path, k, train, GANomaly)
 
 
 def changed_by_defect(name: str, n: int, stream: list[int]) -> np.ndarray:
@@ -194,21 +221,21 @@ def changed_by_defect(name: str, n: int, stream: list[int]) -> np.ndarray:
     return (before != after).any(axis=(1, 2, 3))
 
 
-def referee_logits(params: dict, seed: int, progress: bool = True) -> dict[str, np.ndarray]:
-    """Held-out logits of a supervised :class:`~astrogen.ganomaly.ImageReferee` per suite at
+def referee_logits(cfg: Config, seed: int, progress: bool = True) -> dict[str, np.ndarray]:
+    """Held-out logits of a supervised :class:`~astrogen.models.ganomaly.ImageReferee` per suite at
     s = 1, and which images each defect changes.
 
-    Every suite (and ``"null"``, a second, independent sky) gets ``n_referee`` images from its
+    Every suite (and ``"null"``, a second, independent sky) gets ``referee.n_referee`` images from its
     own stream ``[seed, 44, index]``; the sky side is one shared set from ``[seed, 46]`` (not
     ``[seed, 44]``: numpy pads a seed sequence with zeros, so that would be suite 0's stream). Each
     referee trains on the first 80 % of both sides and scores the last 20 %. Separately,
-    ``n_changed`` images per suite go through :func:`changed_by_defect`. Keys ``<suite>__sky``,
+    ``referee.n_changed`` images per suite go through :func:`changed_by_defect`. Keys ``<suite>__sky``,
     ``<suite>__suite`` (test logits) and ``<suite>__changed`` (bool per image).
     """
-    key = {**_pick(params, REFEREE_KEYS), "seed": seed, "sky_stream": 46}
+    r = cfg.referee
 
     def build() -> dict[str, np.ndarray]:
-        n = params["n_referee"]
+        n = r.n_referee
         n_train = n - round(REFEREE_TEST_FRACTION * n)
         sky_x = to_network(to_pixels(render_sky(n, np.random.default_rng([seed, 46]))[0]))
         out = {}
@@ -219,18 +246,19 @@ def referee_logits(params: dict, seed: int, progress: bool = True) -> dict[str, 
                 images = render_sky(n, rng)[0]
             else:
                 images = render_suite(name, 1.0, n, rng)[0]
-                out[f"{name}{_SEP}changed"] = changed_by_defect(name, params["n_changed"],
+                out[f"{name}{_SEP}changed"] = changed_by_defect(name, r.n_changed,
                                                                 [seed, 45, index])  # fmt: skip
             suite_x = to_network(to_pixels(images))
             model = fit_referee(
-                sky_x[:n_train], suite_x[:n_train], width=params["referee_width"],
-                epochs=params["referee_epochs"], seed=seed, progress=False,
+                sky_x[:n_train], suite_x[:n_train], width=r.width, epochs=r.epochs,
+                seed=seed, progress=False,
             )  # fmt: skip
             out[f"{name}{_SEP}sky"] = model.logits(sky_x[n_train:])
             out[f"{name}{_SEP}suite"] = model.logits(suite_x[n_train:])
         return out
 
-    return store.cached_arrays(paths.dataset_dir(STUDY), "referee", key, build)
+    k = key(cfg, "referee", seed, sky_stream=46)
+    return store.cached_arrays(paths.dataset_dir(STUDY), "referee", k, build)
 
 
 def referee_table(arrays: dict[str, np.ndarray], n_boot: int, seed: int) -> pd.DataFrame:
@@ -283,7 +311,7 @@ def score_batches_agree(model: GANomaly, x: np.ndarray, sizes=(1, 7, 64, 256)) -
 
 
 def scores(model: GANomaly, pixels: np.ndarray) -> np.ndarray:
-    """Raw anomaly scores A(x) (N,) of 8-bit RGB images (eval mode, see :mod:`astrogen.ganomaly`)."""
+    """Raw anomaly scores A(x) (N,) of 8-bit RGB images (eval mode, see :mod:`astrogen.models.ganomaly`)."""
     return model.score(torch.as_tensor(to_network(pixels)))
 
 

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrogen.autoencoder import ConvEncoder, LogImageNorm
-from astrogen.bijectors import BoundedLogit, Chain, Standardize
+from astrogen.models.autoencoder import ConvEncoder, LogImageNorm
+from astrogen.models.bijectors import BoundedLogit, Chain, Standardize
 from astrogen.train import TrainHistory, split_indices, train_likelihood
 
 

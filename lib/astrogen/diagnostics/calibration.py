@@ -9,8 +9,6 @@ at its nominal rate, and the TARP expected coverage (Lemos et al. 2023) follows 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import StratifiedKFold
 
 
 def ranks(samples: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -49,21 +47,3 @@ def tarp_coverage(
     f = np.mean(d_samples < d_truth[:, None], axis=1)
     alpha = np.linspace(0, 1, n_alpha)
     return alpha, np.array([np.mean(f < a) for a in alpha])
-
-
-def c2st_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Classifier two-sample test: cross-validated accuracy of a boosted-tree classifier.
-
-    Equal-size samples x and y; 0.5 means indistinguishable, 1.0 perfectly separable.
-    """
-    n = min(len(x), len(y))
-    features = np.concatenate([x[:n], y[:n]]).astype(float)
-    labels = np.r_[np.zeros(n), np.ones(n)]
-    correct = 0
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-        features, labels
-    ):
-        clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
-        clf.fit(features[train], labels[train])
-        correct += np.sum(clf.predict(features[test]) == labels[test])
-    return float(correct / len(labels))

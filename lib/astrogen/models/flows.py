@@ -20,8 +20,8 @@ from torch import nn
 from zuko.distributions import DiagNormal
 from zuko.transforms import LULinearTransform, MonotonicRQSTransform
 
-from astrogen.bijectors import Bijector, Chain, Standardize, bijector_from_config
-from astrogen.flow_inverse import flow_inverse
+from astrogen.models.bijectors import Bijector, Chain, Standardize, bijector_from_config
+from astrogen.models.flow_inverse import flow_inverse
 from astrogen.train import TrainHistory, split_indices, train_likelihood
 
 
@@ -227,7 +227,7 @@ def fit_density(
         context: conditioning variables, shape (N, C), or ``None`` for an unconditional fit.
         family: zuko flow family name, see :data:`FAMILIES`.
         bijector: optional fixed problem-specific map applied before standardisation
-            (e.g. :class:`~astrogen.bijectors.RadialLogCompression`).
+            (e.g. :class:`~astrogen.models.bijectors.RadialLogCompression`).
         transforms, hidden, flow_kwargs: flow architecture.
         epochs, batch_size, lr, weight_decay, patience, max_seconds: see
             :func:`~astrogen.train.train_likelihood`.

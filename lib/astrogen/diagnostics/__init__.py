@@ -1,0 +1,1 @@
+"""Diagnostics against ground truth: metrics, calibration, two-sample tests, MCMC checks."""

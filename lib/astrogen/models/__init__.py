@@ -1,0 +1,1 @@
+"""Generative and discriminative models: flows, invertible networks, GANs, autoencoders."""

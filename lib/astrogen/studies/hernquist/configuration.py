@@ -1,0 +1,145 @@
+"""Study 1 configuration: catalogues, flow ensembles, acceleration solves, and their targets.
+
+Defaults are the ``default`` profile (the paper's architecture on 10⁶ stars, sized for a 2-core
+CPU); ``PROFILES`` holds the ``smoke`` and ``full`` overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from astrogen.config import Artifact, Target, bounds, setting
+
+Family = Literal["maf", "nsf"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Mock catalogues drawn from the exact DFs."""
+
+    n_stars: int = setting(1_000_000, minimum=100, doc="training stars per catalogue")
+    n_test: int = setting(100_000, minimum=100, doc="noiseless held-out stars for the KL")
+    r_max: float = setting(200.0, minimum=1.0, doc="truncation radius of the sphere [kpc]")
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """The ensemble of flows each catalogue trains (members differ only by seed)."""
+
+    family: Family = setting("maf", doc="zuko flow family")
+    members: int = setting(4, minimum=1, doc="ensemble members")
+    epochs: int = setting(6, minimum=1, doc="passes over the catalogue per member")
+    anisotropic_epochs: int = setting(
+        12, minimum=1, doc="epochs for an anisotropic catalogue (its member bias needs longer)"
+    )
+    batch_size: int = setting(4096, minimum=1)
+    lr: float = setting(5e-3, minimum=0.0)
+    transforms: int = setting(8, minimum=1, doc="autoregressive transforms")
+    hidden: int = setting(64, minimum=1, doc="hidden units per layer (two layers)")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """A second flow family on the isotropic catalogue, same data, epochs and width."""
+
+    family: Family = setting("nsf")
+    members: int = setting(2, minimum=1)
+    transforms: int = setting(4, minimum=1)
+
+
+@dataclass(frozen=True)
+class AccelerationConfig:
+    """Collisionless-Boltzmann solves at random positions and on a map."""
+
+    n_positions: int = setting(128, minimum=1, doc="random positions, log-uniform in 0.1–10 a")
+    n_velocities: int = setting(1024, minimum=8, doc="catalogue velocities per position")
+    map_grid: int = setting(24, minimum=2, doc="map points per side in the z = 0 plane")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = DataConfig()
+    flow: FlowConfig = FlowConfig()
+    compare: CompareConfig = CompareConfig()
+    accel: AccelerationConfig = AccelerationConfig()
+
+
+PROFILES = {
+    "smoke": {
+        "data.n_stars": 20_000,
+        "data.n_test": 5_000,
+        "flow.members": 2,
+        "flow.epochs": 2,
+        "flow.anisotropic_epochs": 2,
+        "flow.batch_size": 2048,
+        "flow.transforms": 3,
+        "compare.members": 1,
+        "compare.transforms": 3,
+        "accel.n_positions": 16,
+        "accel.n_velocities": 128,
+        "accel.map_grid": 8,
+    },
+    "full": {
+        "data.n_test": 200_000,
+        "flow.members": 10,
+        "flow.epochs": 60,
+        "flow.anisotropic_epochs": 60,
+        "flow.lr": 3e-3,
+        "flow.hidden": 128,
+        "compare.members": 4,
+        "compare.transforms": 8,
+        "accel.n_positions": 512,
+        "accel.n_velocities": 2048,
+        "accel.map_grid": 48,
+    },
+}
+
+# Cached artifacts and what they are built from; bump a version when its builder changes.
+ARTIFACTS = {
+    "dataset": Artifact(reads=("data",)),
+    "flow_member": Artifact(reads=("data",)),  # + the member's flow settings and seed
+    "accelerations": Artifact(reads=("data",)),  # + flow settings and the positions
+}
+
+ALL = ("smoke", "default", "full")
+TARGETS = {
+    # Exact samplers must pass KS tests (a 1-in-1000 false alarm per test) and reproduce σ_r²
+    # within sampling errors (mean χ² per bin ≈ 1 for a correct sampler) at any size.
+    "11_hernquist_data": bounds(
+        lower={
+            "ks_p_radius_isotropic": 1e-3,
+            "ks_p_radius_beta_half": 1e-3,
+            "ks_p_cos2eta_beta_half": 1e-3,
+        },
+        upper={"sigma_r2_chi2_isotropic": 3.0, "sigma_r2_chi2_beta_half": 3.0},
+        profiles=ALL,
+        why="an exact sampler passes at any size",
+    ),
+    # KL ≤ 0.05 nats: the flows must learn the DF (An et al. 2021 reach ≈ 0.01).
+    "12_hernquist_flows": (
+        *bounds(
+            upper={"kl_isotropic_ensemble": 0.05, "kl_beta_half_ensemble": 0.05},
+            why="the learned DF is within 0.05 nats of the truth",
+        ),
+        *bounds(
+            upper={"kl_isotropic_ensemble": 2.0, "kl_beta_half_ensemble": 2.0},
+            profiles=("smoke",),
+            why="two epochs on 2·10⁴ stars: sane numbers only",
+        ),
+        Target("kl_isotropic_nsf_ensemble", why="the spline peer, reported"),
+    ),
+    # Radial acceleration error ≤ 3 %: the paper's Fig. 3 medians are 2.1–2.3 %.
+    "13_hernquist_accelerations": (
+        *bounds(
+            upper={"median_err_isotropic": 0.03, "median_err_beta_half": 0.03},
+            why="the paper's Fig. 3 medians are 2.1 % (isotropic) and 2.3 % (β = 1/2)",
+        ),
+        *bounds(
+            upper={"median_err_isotropic": 1.0, "median_err_beta_half": 1.0},
+            profiles=("smoke",),
+            why="sane numbers only",
+        ),
+        Target("median_err_isotropic_10pc", why="10 % noise, reported"),
+    ),
+}
