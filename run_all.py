@@ -1,26 +1,27 @@
 #!/usr/bin/env python
 """Regenerate every data set, checkpoint, figure and number: run the numbered notebooks.
 
-    python run_all.py                      # default profile, every study, in order
-    python run_all.py --profile smoke      # tiny sizes (what the tests run)
-    python run_all.py --only 1             # study 1 only (or --only hernquist, --only 12)
-    python run_all.py -p epochs=5          # override a parameter of every selected notebook
-    python run_all.py --force              # ignore cached artifacts and rebuild them
-    python run_all.py --list               # list notebooks and their parameters
+    python run_all.py                          # default profile, every study, in order
+    python run_all.py --profile smoke          # tiny sizes (what the tests run)
+    python run_all.py --only 1                 # study 1 only (or --only hernquist, --only 12)
+    python run_all.py -p hernquist.flow.epochs=5   # a field of study 1's configuration
+    python run_all.py -p 12.flow.epochs=5      # ... for notebook 12 only
+    python run_all.py -p n_stars=10000         # an unscoped name that only one field has
+    python run_all.py --keep-going             # run on after a failed notebook
+    python run_all.py --force                  # ignore cached artifacts and rebuild them
+    python run_all.py --list                   # list notebooks and their configuration fields
 
-Executed notebooks go to data/runs/<profile>/, metrics to data/metrics/<profile>/, and a table
-of headline metrics to figures/RESULTS.md. Artifacts are cached by parameter hash, so a run that
-was interrupted resumes where it stopped.
+Every override is checked against the studies' typed configurations (name, type, range) before
+anything runs. Executed notebooks go to data/runs/<profile>/, metrics to data/metrics/<profile>/,
+the table of all metrics to figures/RESULTS.md and the headline table into README.md. Artifacts
+are cached by configuration, so a run that was interrupted resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import datetime as dt
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,13 +29,14 @@ from pathlib import Path
 import papermill as pm
 from tqdm.auto import tqdm
 
-from astrogen import paths
+from astrogen import config, paths, results
+from astrogen.notebook import STUDIES, configuration, resolve, study_of
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOKS = ROOT / "notebooks"
 DATA = ROOT / "data"
-STUDIES = {"1": "hernquist", "2": "clusters", "3": "balrog", "4": "anomaly", "5": "galforge"}
-RESERVED = {"profile", "seed"}
+RUN_PARAMETERS = {"seed"}  # notebook parameters besides the configuration
+RESERVED = {"profile": "use --profile", "overrides": "give the fields themselves"}
 
 
 def discover() -> list[Path]:
@@ -73,44 +75,95 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def notebook_parameters(nb: Path) -> dict:
-    """The parameters papermill finds in the notebook's ``parameters`` cell."""
-    return pm.inspect_notebook(str(nb))
+def _scope(name: str, notebooks: list[Path]) -> tuple[list[Path], str]:
+    """The notebooks a scoped name applies to, and the name within their study's config."""
+    head, _, rest = name.partition(".")
+    if rest and head.isdigit():
+        hit = [nb for nb in notebooks if nb.stem.startswith(head)]
+        if not hit:
+            raise SystemExit(f"-p {name}: no selected notebook starts with {head!r}")
+        return hit, rest
+    if rest and head in STUDIES.values():
+        hit = [nb for nb in notebooks if study_of(nb.stem) == head]
+        if not hit:
+            raise SystemExit(f"-p {name}: study {head!r} is not among the selected notebooks")
+        return hit, rest
+    return notebooks, name
 
 
 def overrides_per_notebook(notebooks: list[Path], overrides: dict) -> dict[Path, dict]:
-    """Give each notebook the overrides it declares; a name no selected notebook has is an error.
+    """Give each notebook its configuration overrides (dotted field → value) and run parameters.
 
     Raises:
-        SystemExit: naming the unknown parameter(s) and listing the valid ones per notebook.
+        SystemExit: for a reserved name, a name no selected study has (listing the valid ones),
+            an unscoped name that fields of several studies have (listing them), or a value of
+            the wrong type or range (naming the field).
     """
-    declared = {nb: set(notebook_parameters(nb)) for nb in notebooks}
-    known = set().union(*declared.values())
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        valid = "; ".join(f"{nb.stem}: {sorted(names)}" for nb, names in declared.items())
-        raise SystemExit(f"unknown parameter(s) {unknown}; valid parameters: {valid}")
-    return {
-        nb: {k: v for k, v in overrides.items() if k in names} for nb, names in declared.items()
-    }
+    out: dict[Path, dict] = {nb: {"overrides": {}} for nb in notebooks}
+    for name, value in overrides.items():
+        if name in RESERVED:
+            raise SystemExit(f"-p {name}: reserved, {RESERVED[name]}")
+        if name in RUN_PARAMETERS:
+            for nb in notebooks:
+                out[nb][name] = value
+            continue
+        targets, field = _scope(name, notebooks)
+        matched: dict[str, str] = {}
+        for study in dict.fromkeys(study_of(nb.stem) for nb in targets):
+            try:
+                matched[study] = config.match_field(configuration(study).Config, field)
+            except config.ConfigError as err:
+                if "ambiguous" in str(err) or field != name:
+                    raise SystemExit(f"-p {name}: {err}") from None
+        if not matched:
+            valid = {
+                s: sorted(config.field_specs(configuration(s).Config))
+                for s in dict.fromkeys(study_of(nb.stem) for nb in targets)
+            }
+            raise SystemExit(f"-p {name}: no such configuration field; valid names: {valid}")
+        if len(matched) > 1:
+            listed = [f"{s}.{f}" for s, f in matched.items()]
+            raise SystemExit(f"-p {name}: ambiguous, it matches {listed}; give the study")
+        for nb in targets:
+            if study_of(nb.stem) in matched:
+                out[nb]["overrides"][matched[study_of(nb.stem)]] = value
+    return out
 
 
-def run_notebook(nb: Path, profile: str, overrides: dict, timeout: int) -> tuple[bool, float, str]:
-    """Execute one notebook with papermill; return (ok, seconds, error description)."""
-    out = DATA / "runs" / profile / nb.name
-    out.parent.mkdir(parents=True, exist_ok=True)
+def validate(notebooks: list[Path], profile: str, given: dict[Path, dict]) -> None:
+    """Resolve every selected notebook's configuration now, so a bad value stops the run early."""
+    for nb in notebooks:
+        try:
+            resolve(nb.stem, profile, given[nb]["overrides"])
+        except config.ConfigError as err:
+            raise SystemExit(f"{nb.stem}: {err}") from None
+        seed = given[nb].get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise SystemExit(f"-p seed={seed!r}: expected a non-negative integer")
+
+
+def run_notebook(nb: Path, profile: str, parameters: dict, timeout: int) -> tuple[bool, float, str]:
+    """Execute one notebook with papermill; return (ok, seconds, error description).
+
+    The executed copy is written beside its final place and moved there only when the notebook
+    succeeded, so a killed or failed run never replaces the last good executed notebook; a
+    failed one is kept as ``<name>.failed.ipynb``.
+    """
+    out = paths.runs_dir(profile) / nb.name
+    partial = out.with_name(f".{nb.stem}.partial.ipynb")
     start = time.perf_counter()
     try:
         pm.execute_notebook(
             str(nb),
-            str(out),
-            parameters={"profile": profile, **overrides},
+            str(partial),
+            parameters={"profile": profile, **parameters},
             kernel_name="python3",
             cwd=str(NOTEBOOKS),
             progress_bar=False,
             execution_timeout=timeout,
         )
     except pm.PapermillExecutionError as err:
+        partial.replace(out.with_suffix(".failed.ipynb"))
         return (
             False,
             time.perf_counter() - start,
@@ -120,86 +173,18 @@ def run_notebook(nb: Path, profile: str, overrides: dict, timeout: int) -> tuple
             ),
         )
     except Exception as err:  # cell time-outs, dead kernels, missing kernels
+        if partial.exists():
+            partial.replace(out.with_suffix(".failed.ipynb"))
         return False, time.perf_counter() - start, f"{type(err).__name__}: {err}"
+    os.replace(partial, out)
     return True, time.perf_counter() - start, ""
 
 
-def load_metrics(profile: str, nb: Path) -> dict:
-    path = DATA / "metrics" / profile / f"{nb.stem}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _rows_by_notebook(table: str, profile: str) -> dict[str, list[str]]:
-    """The rows per notebook of an existing results table of ``profile`` (none if the table is
-    another profile's), as written by :func:`write_results`; a successful row is marked as an
-    earlier run, a failed one stays marked as failed."""
-    if f"- profile: `{profile}`" not in table.splitlines():
-        return {}
-    out: dict[str, list[str]] = {}
-    current = None
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 7 or cells[0] in ("notebook", "---"):
-            continue
-        if cells[0]:
-            current = cells[0]
-            cells[1] = "FAILED (earlier run)" if "FAILED" in cells[1] else "earlier run"
-            line = "| " + " | ".join(cells) + " |"
-            out[current] = []
-        if current is not None:
-            out[current].append(line)
-    return out
-
-
-def write_results(profile: str, rows: list[tuple[Path, bool, float]], total: float) -> str:
-    """Markdown table of every notebook's headline metrics; written to figures/RESULTS.md
-    (``data/runs/smoke/RESULTS.md`` for the smoke profile, see :func:`astrogen.paths.results_table`).
-
-    Notebooks not run this time keep the metrics of their last run of the same profile, marked
-    as such, so ``--only`` never drops other studies from the table; where that run's metrics
-    are not on this machine (``data/`` is not versioned, e.g. in a fresh clone), their rows are
-    carried over from the existing table.
-    """
-    meta = {"profile", "seed", "device", "wall_s", "machine", "cpu_threads"}
-    this_run = {nb: (ok, secs) for nb, ok, secs in rows}
-    results = paths.results_table(profile)
-    previous = _rows_by_notebook(results.read_text(), profile) if results.exists() else {}
-    lines = [
-        "# Results",
-        "",
-        f"- profile: `{profile}`",
-        f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: {platform.platform()}, {os.cpu_count()} CPU threads, "
-        f"python {platform.python_version()}",
-        f"- wall time of this run: {total / 60:.1f} min",
-        "",
-        "| notebook | status | wall time [s] | device | seed | metric | value |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for nb in discover():
-        metrics = load_metrics(profile, nb)
-        if nb in this_run:
-            ok, secs = this_run[nb]
-            status = "ok" if ok else "FAILED"
-        elif metrics:
-            status, secs = "earlier run", float(metrics.get("wall_s", float("nan")))
-        else:
-            lines += previous.get(nb.stem, [])
-            continue
-        head = (
-            f"| {nb.stem} | {status} | {secs:.0f} | {metrics.get('device', '')} "
-            f"| {metrics.get('seed', '')} "
-        )
-        values = [(k, v) for k, v in metrics.items() if k not in meta]
-        if not values:
-            lines.append(head + "| | |")
-        for i, (k, v) in enumerate(values):
-            prefix = head if i == 0 else "| | | | | "
-            lines.append(prefix + f"| {k} | {v:.4g} |")
-    text = "\n".join(lines) + "\n"
-    tmp = results.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, results)
+def write_results(profile: str, this_run: dict[str, tuple[bool, float]], total: float) -> str:
+    """``figures/RESULTS.md`` (smoke: under data/) and, for the default profile, the README."""
+    text = results.write_results(profile, [nb.stem for nb in discover()], this_run, total)
+    if profile == "default":
+        results.update_readme(ROOT / "README.md", profile)
     return text
 
 
@@ -207,42 +192,49 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--profile", choices=["smoke", "default", "full"], default="default")
+    ap.add_argument("--profile", choices=list(config.PROFILES), default="default")
     ap.add_argument("--only", action="append", help="study digit/name or notebook (repeatable)")
-    ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--force", action="store_true", help="rebuild cached artifacts")
-    ap.add_argument("--list", action="store_true", help="list notebooks and parameters, then exit")
+    ap.add_argument("--keep-going", action="store_true", help="run on after a failed notebook")
+    ap.add_argument("--list", action="store_true", help="list notebooks and fields, then exit")
     ap.add_argument("--timeout", type=int, default=3600, help="per-cell time-out in seconds")
     args = ap.parse_args(argv)
 
     notebooks = select(discover(), args.only)
     if args.list:
         for nb in notebooks:
-            params = {k: v["default"] for k, v in notebook_parameters(nb).items()}
-            print(f"{nb.stem}: {params}")
+            cfg = resolve(nb.stem, args.profile)
+            fields = ", ".join(f"{k}={v!r}" for k, v in config.flatten(cfg).items())
+            print(f"{nb.stem} [{study_of(nb.stem)}]: {fields}")
         return 0
     per_notebook = overrides_per_notebook(notebooks, parse_overrides(args.param))
+    validate(notebooks, args.profile, per_notebook)
 
     os.environ["ASTROGEN_PROFILE"] = args.profile
     # --force: artifacts older than this run are rebuilt, once; later notebooks reuse them.
     os.environ["ASTROGEN_FORCE"] = "1" if args.force else ""
     os.environ["ASTROGEN_RUN_START"] = repr(time.time())
     os.environ.setdefault("MPLBACKEND", "Agg")
-    rows, start = [], time.perf_counter()
+    this_run, failures, start = {}, [], time.perf_counter()
     bar = tqdm(notebooks, desc=f"run_all [{args.profile}]", unit="notebook")
     for nb in bar:
         bar.set_postfix_str(nb.stem)
         ok, secs, error = run_notebook(nb, args.profile, per_notebook[nb], args.timeout)
-        rows.append((nb, ok, secs))
+        this_run[nb.stem] = (ok, secs)
         tqdm.write(f"{'ok  ' if ok else 'FAIL'} {nb.stem:<32s} {secs:7.1f} s")
         if not ok:
-            partial = DATA / "runs" / args.profile / nb.name
-            tqdm.write(f"\n{nb.name} failed: {error}\npartial executed notebook kept at {partial}")
-            write_results(args.profile, rows, time.perf_counter() - start)
-            return 1
+            failures.append((nb, error))
+            tqdm.write(f"\n{nb.name} failed: {error}\n")
+            if not args.keep_going:
+                break
+    text = write_results(args.profile, this_run, time.perf_counter() - start)
     print()
-    print(write_results(args.profile, rows, time.perf_counter() - start))
-    return 0
+    print(text)
+    for nb, error in failures:
+        kept = paths.runs_dir(args.profile) / f"{nb.stem}.failed.ipynb"
+        print(f"FAILED {nb.stem}: {error}\n  executed notebook kept at {kept}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

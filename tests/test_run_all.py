@@ -1,4 +1,4 @@
-"""run_all.py: notebook discovery, parameter validation and the notebooks' parameter cells."""
+"""run_all.py: notebook discovery, scoped overrides, failures and the generated tables."""
 
 import json
 
@@ -6,10 +6,10 @@ import papermill as pm
 import pytest
 
 import run_all
-from astrogen import profiles
+from astrogen import paths, provenance, results
 
 
-def test_every_notebook_has_one_parameters_cell_matching_its_profile_keys():
+def test_every_notebook_has_one_parameters_cell_with_profile_seed_and_overrides():
     notebooks = run_all.discover()
     assert notebooks, "no numbered notebooks found"
     for nb in notebooks:
@@ -17,23 +17,65 @@ def test_every_notebook_has_one_parameters_cell_matching_its_profile_keys():
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, nb.name
         assert not any(c.get("outputs") for c in cells if c["cell_type"] == "code"), nb.name
-        names = set(pm.inspect_notebook(str(nb)))
-        expected = {"profile", "seed", *profiles.parameter_names(nb.stem)}
-        assert names == expected | set(profiles.DATA_PARAMETERS.get(nb.stem, ())), nb.name
+        assert set(pm.inspect_notebook(str(nb))) == {"profile", "seed", "overrides"}, nb.name
+        assert "run.conclude(" in "".join(cells[-1]["source"]), (
+            f"{nb.name} ends without a conclusion"
+        )
 
 
-def test_overrides_go_to_the_notebooks_that_declare_them():
-    notebooks = run_all.select(run_all.discover(), ["1"])
-    given = run_all.overrides_per_notebook(notebooks, {"seed": 3, "epochs": 5})
-    assert all(given[nb]["seed"] == 3 for nb in notebooks)
-    assert "epochs" not in given[notebooks[0]] and given[notebooks[1]]["epochs"] == 5
-    with pytest.raises(SystemExit, match=r"unknown parameter\(s\) \['epoch'\]; valid parameters: "):
-        run_all.overrides_per_notebook(notebooks, {"epoch": 3})
+def _by_stem(given):
+    return {nb.stem: p for nb, p in given.items()}
+
+
+def test_scoped_overrides_reach_only_their_notebooks():
+    nbs = run_all.select(run_all.discover(), ["1"])
+    given = _by_stem(run_all.overrides_per_notebook(nbs, {"12.flow.epochs": 5, "seed": 3}))
+    assert given["12_hernquist_flows"]["overrides"] == {"flow.epochs": 5}
+    assert given["13_hernquist_accelerations"]["overrides"] == {}
+    assert all(p["seed"] == 3 for p in given.values())
+    given = _by_stem(run_all.overrides_per_notebook(nbs, {"hernquist.flow.epochs": 5}))
+    assert all(p["overrides"] == {"flow.epochs": 5} for p in given.values())
+    given = _by_stem(run_all.overrides_per_notebook(nbs, {"n_stars": 10_000}))
+    assert given["11_hernquist_data"]["overrides"] == {"data.n_stars": 10_000}
+
+
+@pytest.mark.parametrize(
+    ("only", "overrides", "message"),
+    [
+        (["1"], {"epoch": 3}, r"no such configuration field; valid names: \{'hernquist': \["),
+        (["1"], {"family": "nsf"}, r"'family' is ambiguous, it matches \['flow.family', 'compare"),
+        (["1", "2"], {"n_test": 5}, r"ambiguous, it matches \['hernquist.data.n_test', 'clusters"),
+        (["1"], {"profile": "default"}, "reserved, use --profile"),
+        (["1"], {"99.flow.epochs": 1}, "no selected notebook starts with '99'"),
+        (["1"], {"clusters.data.n_train": 1}, "not among the selected notebooks"),
+    ],
+)
+def test_bad_override_names_are_errors_before_anything_runs(only, overrides, message):
+    nbs = run_all.select(run_all.discover(), only)
+    with pytest.raises(SystemExit, match=message):
+        run_all.overrides_per_notebook(nbs, overrides)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"flow.epochs": 0}, r"flow.epochs \(type int\): 0 is out of range, the minimum is 1"),
+        ({"flow.epochs": "abc"}, r"flow.epochs \(type int\): expected an integer"),
+        ({"hidden": 2.5}, r"flow.hidden \(type int\): expected an integer, got 2.5"),
+        ({"n_stars": -5}, r"data.n_stars \(type int\): -5 is out of range"),
+        ({"seed": -1}, r"seed=-1: expected a non-negative integer"),
+    ],
+)
+def test_bad_values_are_errors_before_anything_runs(override, message):
+    nbs = run_all.select(run_all.discover(), ["1"])
+    given = run_all.overrides_per_notebook(nbs, override)
+    with pytest.raises(SystemExit, match=message):
+        run_all.validate(nbs, "smoke", given)
 
 
 def test_override_parsing_and_selection():
-    assert run_all.parse_overrides(["epochs=5", "family=nsf", "lr=1e-3"]) == {
-        "epochs": 5,
+    assert run_all.parse_overrides(["flow.epochs=5", "family=nsf", "lr=1e-3"]) == {
+        "flow.epochs": 5,
         "family": "nsf",
         "lr": 1e-3,
     }
@@ -46,40 +88,85 @@ def test_override_parsing_and_selection():
         run_all.select(all_nbs, ["9"])
 
 
-def test_profiles_resolve_overrides_and_reject_unknown_names():
-    p = profiles.resolve("12_hernquist_flows", "smoke", epochs=7, lr=None)
-    assert p["epochs"] == 7 and p["lr"] == profiles.resolve("12_hernquist_flows", "smoke")["lr"]
-    with pytest.raises(KeyError, match="unknown parameters"):
-        profiles.resolve("12_hernquist_flows", "smoke", epoch=7)
-    with pytest.raises(ValueError, match="unknown profile"):
-        profiles.current_profile("huge")
+def test_keep_going_runs_every_notebook_and_reports_each_failure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "DATA", tmp_path)
+    ran = []
+
+    def fake(nb, profile, parameters, timeout):
+        ran.append(nb.stem)
+        return (nb.stem != "11_hernquist_data", 0.1, "boom")
+
+    monkeypatch.setattr(run_all, "run_notebook", fake)
+    assert run_all.main(["--profile", "smoke", "--only", "1", "--keep-going"]) == 1
+    assert ran == ["11_hernquist_data", "12_hernquist_flows", "13_hernquist_accelerations"]
+    assert "FAILED 11_hernquist_data: boom" in capsys.readouterr().out
+    ran.clear()
+    assert run_all.main(["--profile", "smoke", "--only", "1"]) == 1
+    assert ran == ["11_hernquist_data"]  # without --keep-going the first failure stops the run
 
 
-def test_results_table_keeps_rows_of_notebooks_whose_metrics_are_not_here(tmp_path, monkeypatch):
+def _metrics(path, stem, commit, **values):
+    path.mkdir(parents=True, exist_ok=True)
+    record = {**values, "wall_s": 31.0, "seed": 0, "device": "cpu"}
+    record["provenance"] = {"commit": commit, "dirty": False}
+    (path / f"{stem}.json").write_text(json.dumps(record))
+
+
+def test_results_table_marks_commits_and_keeps_rows_whose_metrics_are_not_here(
+    tmp_path, monkeypatch
+):
     """A fresh clone has figures/RESULTS.md but no data/metrics: ``--only`` must not drop the
-    other studies' rows, and a notebook run now replaces its own rows."""
+    other studies' rows; a notebook run now replaces its own rows; each row names its commit."""
     table = tmp_path / "RESULTS.md"
-    monkeypatch.setattr(run_all, "DATA", tmp_path / "data")
-    monkeypatch.setattr(run_all.paths, "results_table", lambda profile=None: table)
-    first, second, third = run_all.discover()[:3]
-    old_table = (
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    monkeypatch.setattr(paths, "results_table", lambda profile=None: table)
+    first, second, third, fourth = (nb.stem for nb in run_all.discover()[:4])
+    table.write_text(
         "# Results\n\n- profile: `default`\n\n"
-        "| notebook | status | wall time [s] | device | seed | metric | value |\n"
-        "|---|---|---|---|---|---|---|\n"
-        f"| {first.stem} | ok | 12 | cpu | 0 | kl | 0.01 |\n| | | | | | nll | 6.5 |\n"
-        f"| {second.stem} | ok | 30 | cpu | 0 | old_metric | 1 |\n"
-        f"| {third.stem} | FAILED | 3 | | | | |\n"
+        + results.TABLE_HEADER
+        + "\n|---|---|---|---|---|---|---|---|\n"
+        f"| {first} | ok | 1234567 | 12 | cpu | 0 | kl | 0.01 |\n| | | | | | | nll | 6.5 |\n"
+        f"| {second} | ok | 1234567 | 30 | cpu | 0 | old_metric | 1 |\n"
+        f"| {third} | FAILED | | 3 | | | | |\n"
     )
-    table.write_text(old_table)
     metrics = tmp_path / "data" / "metrics" / "default"
-    metrics.mkdir(parents=True)
-    (metrics / f"{second.stem}.json").write_text(json.dumps({"wall_s": 31.0, "new_metric": 2.0}))
-    text = run_all.write_results("default", [(second, True, 31.0)], 31.0)
-    assert f"| {first.stem} | earlier run | 12 | cpu | 0 | kl | 0.01 |\n| | | | | | nll | 6.5 |" in text
-    assert "old_metric" not in text and f"| {second.stem} | ok | 31 |" in text
-    assert f"| {third.stem} | FAILED (earlier run) | 3 |" in text
-    assert table.read_text() == text
+    head = provenance.commit()["commit"]
+    _metrics(metrics, second, head, new_metric=2.0)
+    _metrics(metrics, fourth, "f" * 40, other=1.0)
+    stems = [nb.stem for nb in run_all.discover()]
+    text = results.write_results("default", stems, {second: (True, 31.0)}, 31.0)
+    assert f"| {first} | earlier run | 1234567 | 12 | cpu | 0 | kl | 0.01 |" in text
+    assert "| | | | | | | nll | 6.5 |" in text
+    assert "old_metric" not in text and f"| {second} | ok | {head[:7]}" in text
+    assert f"| {third} | FAILED (earlier run) |" in text
+    assert f"| {fourth} | earlier run | fffffff |" in text
     # another profile's table (default and full share figures/RESULTS.md) lends no rows
-    table.write_text(old_table)
-    text = run_all.write_results("full", [], 0.0)
-    assert first.stem not in text and third.stem not in text
+    assert first not in results.write_results("full", stems, {}, 0.0)
+
+
+def test_unreadable_metrics_are_a_warning_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "DATA", tmp_path)
+    path = paths.metrics_dir("default") / "12_hernquist_flows.json"
+    path.write_text("{garbled")
+    with pytest.warns(UserWarning, match=r"12_hernquist_flows.json: unreadable metrics"):
+        assert results.load_metrics("default", "12_hernquist_flows") == {}
+
+
+def test_readme_table_is_regenerated_between_its_markers(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    readme = tmp_path / "README.md"
+    kept = "| galforge | C2ST AUC (`c2st_auc_best`) | ≤ 0.6 | 0.595 | pass | 56 min |"
+    readme.write_text(
+        f"intro\n{results.README_BEGIN}\n| old |\n{kept}\n{results.README_END}\nrest\n"
+    )
+    head = provenance.commit()["commit"]
+    metrics = tmp_path / "data" / "metrics" / "default"
+    _metrics(metrics, "13_hernquist_accelerations", head, median_err_isotropic=0.016)
+    assert results.update_readme(readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{results.README_END}\nrest\n")
+    assert (
+        "| hernquist | median radial acceleration error, isotropic (`median_err_isotropic`)" in text
+    )
+    assert "| ≤ 0.03 | 0.016 | pass | 1 min |" in text
+    assert kept in text and "| old |" not in text

@@ -227,21 +227,10 @@ def fit_ensemble(
         "patience": max(5, epochs // 4),
         "device": device,
     }
+    settings = FlowSettings(family, members, epochs, batch_size, lr, transforms, hidden)
     jobs = []
     for k in range(members):
-        params = {
-            "artifact": "flow_member",
-            "version": ARTIFACTS["flow_member"].version,
-            "data": data_params,
-            "family": family,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "transforms": transforms,
-            "hidden": hidden,
-            "member_seed": seed * 1000 + k,
-            "bijector": bijector.config(),
-        }
+        params = member_key(data_params, settings, seed, k)
         path = store.artifact_path(paths.checkpoint_dir(STUDY), f"{name}-flow{k}", params, ".pt")
         jobs.append((path, params, {**fit_kwargs, "seed": seed * 1000 + k}))
 
@@ -303,6 +292,22 @@ def flow_settings(name: str, cfg: Config, compare: bool = False) -> FlowSettings
     return settings
 
 
+def member_key(data_key: dict, settings: FlowSettings, seed: int, k: int) -> dict:
+    """Cache key of ensemble member ``k``: its data, training settings and seed.
+
+    The fixed phase-space maps are measured on the data, so the data key determines them; the
+    ensemble size is not part of it, so a larger ensemble reuses the members it has.
+    """
+    flow = {f: v for f, v in dataclasses.asdict(settings).items() if f != "members"}
+    return {
+        "artifact": "flow_member",
+        "version": ARTIFACTS["flow_member"].version,
+        "data": data_key,
+        **flow,
+        "member_seed": seed * 1000 + k,
+    }
+
+
 def ensemble_for(
     name: str, cfg: Config, seed: int, device: str = "cpu", compare: bool = False
 ) -> tuple[DensityEnsemble, list[dict]]:
@@ -330,16 +335,7 @@ def accelerations_for(
         ``ensemble`` (M, 3) and ``members`` (K, M, 3) accelerations [m/s²], and
         ``solves_per_s`` (CBE solves per second when they were computed).
     """
-    key = artifact_key(
-        cfg,
-        "accelerations",
-        ARTIFACTS["accelerations"],
-        name=name,
-        flow=dataclasses.asdict(flow_settings(name, cfg, compare)),
-        seed=seed,
-        positions=positions,
-        n_velocities=n_velocities,
-    )
+    key = acceleration_key(cfg, name, seed, positions, n_velocities, compare)
 
     def solve() -> dict[str, np.ndarray]:
         ens, _ = ensemble_for(name, cfg, seed, device, compare)
@@ -351,6 +347,36 @@ def accelerations_for(
         return out
 
     return store.cached_arrays(paths.dataset_dir(STUDY), f"accelerations-{name}", key, solve)
+
+
+def acceleration_key(
+    cfg: Config,
+    name: str,
+    seed: int,
+    positions: np.ndarray,
+    n_velocities: int,
+    compare: bool = False,
+) -> dict:
+    """Cache key of :func:`accelerations_for`: data, ensemble settings, positions, velocities."""
+    return artifact_key(
+        cfg,
+        "accelerations",
+        ARTIFACTS["accelerations"],
+        name=name,
+        flow=dataclasses.asdict(flow_settings(name, cfg, compare)),
+        seed=seed,
+        positions=positions,
+        n_velocities=n_velocities,
+    )
+
+
+def map_positions(n_grid: int, a: float, extent: float = 5.0, r_min: float = 0.2) -> np.ndarray:
+    """Positions of an ``n_grid``² map over |x|, |y| ≤ ``extent``·a in the z = 0 plane, without
+    those inside ``r_min``·a (the centre, where the density cusp dominates)."""
+    g = np.linspace(-extent, extent, n_grid)
+    gx, gy = np.meshgrid(g, g)
+    grid = a * np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], 1)
+    return grid[np.linalg.norm(grid, axis=1) >= r_min * a]
 
 
 def evaluation_positions(n: int, r_min: float, r_max: float, seed: int, a: float) -> np.ndarray:
@@ -385,3 +411,38 @@ def ensemble_accelerations(
         "ensemble": solve(ensemble),
         "members": np.stack([solve(m) for m in ensemble.members]),
     }
+
+
+def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
+    """The cache key of every artifact the study's notebooks build under ``cfg`` (and ``seed``).
+
+    The same key functions the builders call; positions are those notebook 13 evaluates.
+    """
+    keys: dict[str, dict] = {}
+    for name in DATASETS:
+        keys[f"dataset-{name}"] = artifact_key(
+            cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed
+        )
+        variants = (False, True) if name == "isotropic" else (False,)
+        for compare in variants:
+            tag = f"{name}{'-compare' if compare else ''}"
+            settings = flow_settings(name, cfg, compare)
+            keys[f"members-{tag}"] = {
+                "data": keys[f"dataset-{name}"],
+                "members": [
+                    member_key(keys[f"dataset-{name}"], settings, seed, k)
+                    for k in range(settings.members)
+                ],
+            }
+            model = sphere(name, cfg.data.r_max)
+            positions = evaluation_positions(
+                cfg.accel.n_positions, 0.1, 10.0, seed, model.scale_radius
+            )
+            keys[f"accelerations-{tag}"] = acceleration_key(
+                cfg, name, seed, positions, cfg.accel.n_velocities, compare
+            )
+    grid = map_positions(cfg.accel.map_grid, sphere("isotropic", cfg.data.r_max).scale_radius)
+    keys["accelerations-map"] = acceleration_key(
+        cfg, "isotropic", seed, grid, max(32, cfg.accel.n_velocities // 4), False
+    )
+    return keys
