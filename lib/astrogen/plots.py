@@ -16,11 +16,13 @@ PALETTE = sns.color_palette("colorblind")
 
 
 def use_style() -> None:
-    """Apply the shared style: white grid, colour-blind palette, readable sizes."""
+    """Apply the shared style: white grid, colour-blind palette, readable sizes, constrained layout."""
     sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
     plt.rcParams.update(
         {
             "figure.dpi": 110,
+            # constrained layout keeps labels, colour bars and legends from colliding
+            "figure.constrained_layout.use": True,
             "savefig.dpi": 150,
             "savefig.bbox": "tight",
             "axes.titlesize": "medium",
@@ -97,7 +99,8 @@ def corner(
     pooled = np.concatenate(list(samples.values()))
     if ranges is None:
         ranges = [tuple(np.percentile(pooled[:, k], [0.5, 99.5])) for k in range(d)]
-    fig, axes = plt.subplots(d, d, figsize=(1.8 * d, 1.8 * d), squeeze=False)
+    # a corner plot packs its panels itself (tight gaps, shared labels on the outer panels)
+    fig, axes = plt.subplots(d, d, figsize=(1.8 * d, 1.8 * d), squeeze=False, layout="none")
     for i in range(d):
         for j in range(d):
             ax = axes[i, j]
