@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from timing import rate
 
-from astrogen import profiles
 from astrogen.models.flows import fit_density
 from astrogen.models.gan import fit_cwgan_gp
 from astrogen.sims.balrog import run_injections
 from astrogen.studies import balrog as study
+from astrogen.studies.balrog.configuration import Config
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    P = profiles.resolve("32_balrog_training", "default")
+    cfg = Config()  # the default profile
 
     frame = None
 
@@ -42,12 +42,12 @@ def main() -> None:
     inj_rate = rate(injections, args.injections, repeats=2)
     y, c, t = study.emulator_arrays(study.with_derived_columns(frame))
     gan = fit_cwgan_gp(
-        y, c, t, validation_score=lambda m: 0.0, noise_dim=P["noise_dim"], width=P["gan_width"],
-        generator_steps=2, eval_every=2, progress=False,
+        y, c, t, validation_score=lambda m: 0.0, noise_dim=cfg.gan.noise_dim, width=cfg.gan.width,
+        trunk_layers=cfg.gan.trunk_layers, generator_steps=2, eval_every=2, progress=False,
     )  # fmt: skip
     flow = fit_density(
         torch.as_tensor(y), torch.as_tensor(np.concatenate([c, t], 1)), family="nsf",
-        transforms=P["flow_transforms"], hidden=(P["flow_hidden"],) * 2, epochs=1, progress=False,
+        transforms=cfg.flow.transforms, hidden=(cfg.flow.hidden,) * 2, epochs=1, progress=False,
     )  # fmt: skip
     reps = -(-args.emulated // len(c))
     c_big, t_big = np.tile(c, (reps, 1))[: args.emulated], np.tile(t, (reps, 1))[: args.emulated]

@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
+from astrogen.config import resolve
 from astrogen.models.classifier import expected_calibration_error, fit_classifier, reliability_curve
 from astrogen.models.gan import ConditionalWGAN, fit_cwgan_gp, gradient_penalty
 from astrogen.studies import balrog as study
+from astrogen.studies.balrog.configuration import PROFILES, Config
 
 
 def test_gradient_penalty_on_critics_with_known_gradients():
@@ -122,13 +124,38 @@ def test_a_real_catalogue_goes_through_the_same_pipeline(tmp_path):
         "deep_id_column": "ID",
         "position_columns": ("RA", "DEC"),
     }
-    frame = study.injections({}, 0, {"path": str(tmp_path / "balrog.csv"), "columns": columns})
+    source = {"data.source": str(tmp_path / "balrog.csv"), "data.columns": columns}
+    cfg = resolve(Config, "smoke", PROFILES, source)
+    frame = study.injections(cfg, 0)
     y, c, t = study.emulator_arrays(frame)
     assert y.shape == (int(table["FLAG"].sum()), 3) and c.shape[1] == 6 and t.shape[1] == 3
     assert set(frame["split"]) <= {"train", "val", "test", ""}
+    # the models trained on it are keyed by the file's content, the simulator's artifacts absent
+    keys = study.artifact_keys(cfg, 0)
+    assert set(keys) == set(study.MODEL_ARTIFACTS)
+    fingerprint = keys["cwgan_gp"]["source_file"]
+    assert fingerprint["bytes"] == (tmp_path / "balrog.csv").stat().st_size
+    with open(tmp_path / "balrog.csv", "a") as f:
+        f.write("\n")
+    assert study.artifact_keys(cfg, 0)["cwgan_gp"]["source_file"] != fingerprint
+    with pytest.raises(ValueError, match="fixed input need the simulator"):
+        study.fixed_input_injections(cfg, 0)
+    no_ids = resolve(
+        Config, "smoke", PROFILES, {**source, "data.columns": {**columns, "deep_id_column": None}}
+    )
     with pytest.raises(ValueError, match="deep_id_column"):
-        study.injections({}, 0, {"path": str(tmp_path / "balrog.csv"),
-                                 "columns": {**columns, "deep_id_column": None}})  # fmt: skip
+        study.injections(no_ids, 0)
+
+
+def test_halves_by_galaxy_keep_each_galaxy_whole_and_take_any_ids():
+    ids = np.array([7, 10**15, 7, 3, 10**15, 3, 3])
+    half = study.halves_by_galaxy(ids, seed=0)
+    for g in np.unique(ids):
+        assert len(set(half[ids == g])) == 1
+    names = np.array([f"COADD_{i:016d}" for i in ids])  # same order as strings: same split
+    np.testing.assert_array_equal(study.halves_by_galaxy(names, seed=0), half)
+    many = study.halves_by_galaxy(np.arange(20_000) % 5_000, seed=1)
+    assert 0.45 < many.mean() < 0.55
 
 
 def test_generator_outputs_do_not_depend_on_the_evaluation_chunk():

@@ -52,9 +52,13 @@ def fit_classifier(
     val_fraction: float = 0.1,
     patience: int = 5,
     seed: int = 0,
+    device: str = "cpu",
     progress: bool = True,
 ) -> ProbabilityClassifier:
-    """Fit p(y = 1 | x) on inputs x (N, C) and binary labels y (N,) by cross-entropy."""
+    """Fit p(y = 1 | x) on inputs x (N, C) and binary labels y (N,) by cross-entropy.
+
+    ``device`` is where it trains (``"cuda"`` on a GPU); the returned model lives on the CPU.
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     if x.ndim != 2 or y.shape != (len(x),):
@@ -67,9 +71,9 @@ def fit_classifier(
         "inputs": x.shape[1], "hidden": hidden, "layers": layers,
         "x_scaler": Standardize(x.shape[1], xt).to_dict(),
     }  # fmt: skip
-    model = ProbabilityClassifier(config)
-    xs = model.x_norm(xt)[0].float()
-    ys = torch.as_tensor(y, dtype=torch.float32)
+    model = ProbabilityClassifier(config).to(device)
+    xs = model.x_norm(xt.to(device))[0].float()
+    ys = torch.as_tensor(y, dtype=torch.float32, device=device)
     train, val = split_indices(len(x), val_fraction, seed)
     loss = nn.BCEWithLogitsLoss()
 
@@ -81,7 +85,7 @@ def fit_classifier(
         batch_size=batch_size, lr=lr, patience=patience, seed=seed, progress=progress,
         desc="classifier",
     )  # fmt: skip
-    return model.eval()
+    return model.cpu().eval()
 
 
 def reliability_curve(

@@ -72,10 +72,11 @@ class ConditionalWGAN(nn.Module):
         self.y_norm = Standardize.from_dict(config["y_scaler"])
 
     def normalise(self, c, t) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardised float32 conditions and truths."""
-        c = self.c_norm(torch.as_tensor(np.asarray(c), dtype=torch.float64))[0].float()
-        t = self.t_norm(torch.as_tensor(np.asarray(t), dtype=torch.float64))[0].float()
-        return c, t
+        """Standardised float32 conditions and truths (on the model's device)."""
+        device = next(self.parameters()).device
+        c = torch.as_tensor(np.asarray(c), dtype=torch.float64, device=device)
+        t = torch.as_tensor(np.asarray(t), dtype=torch.float64, device=device)
+        return self.c_norm(c)[0].float(), self.t_norm(t)[0].float()
 
     def generate(
         self, c: torch.Tensor, t: torch.Tensor, generator=None, chunk: int | None = None
@@ -85,7 +86,8 @@ class ConditionalWGAN(nn.Module):
         The noise is drawn for all N rows at once; ``chunk`` rows at a time then pass through the
         generator, so that its activations stay in the CPU cache (same outputs, faster).
         """
-        z = torch.randn(len(c), self.config["noise_dim"], generator=generator)
+        # drawn on the CPU, so the noise is the same stream wherever the model runs
+        z = torch.randn(len(c), self.config["noise_dim"], generator=generator).to(c.device)
         step = chunk or max(len(c), 1)
         return torch.cat(
             [self.generator(z[i : i + step], c[i : i + step], t[i : i + step])
@@ -93,9 +95,7 @@ class ConditionalWGAN(nn.Module):
         )  # fmt: skip
 
     @torch.no_grad()
-    def sample(
-        self, c, t, batch: int = 65_536, generator=None, chunk: int = 4096
-    ) -> np.ndarray:
+    def sample(self, c, t, batch: int = 65_536, generator=None, chunk: int = 4096) -> np.ndarray:
         """One emulated output per row in physical units, (N, D) float64."""
         self.eval()
         cn, tn = self.normalise(c, t)
@@ -105,7 +105,7 @@ class ConditionalWGAN(nn.Module):
             )
             for i in range(0, len(cn), batch)
         ]
-        return torch.cat(out).numpy()
+        return torch.cat(out).cpu().numpy()
 
 
 def _robust_scaler(y: np.ndarray) -> dict:
@@ -145,6 +145,7 @@ def fit_cwgan_gp(
     eval_every: int = 500,
     ema_decay: float | None = 0.999,
     seed: int = 0,
+    device: str = "cpu",
     progress: bool = True,
 ) -> ConditionalWGAN:
     r"""Train a cWGAN-GP on outputs y (N, D) given conditions c (N, C) and truths t (N, T).
@@ -158,6 +159,9 @@ def fit_cwgan_gp(
     the trained one's weights, :math:`\bar φ \leftarrow β \bar φ + (1 - β) φ` after every
     generator step (Yazıcı et al. 2019): the adversarial game makes the raw generator oscillate
     around a good solution, its average sits closer to it. ``None`` scores the raw generator.
+
+    ``device`` is where it trains (``"cuda"`` on a GPU); every random number is drawn on the CPU,
+    so the streams do not depend on it, and the returned model lives on the CPU.
     """
     torch.manual_seed(seed)
     arrays = [np.asarray(a, dtype=np.float64) for a in (y, c, t)]
@@ -173,8 +177,8 @@ def fit_cwgan_gp(
         "t_scaler": Standardize(t.shape[1], tensors[2]).to_dict(),
         "y_scaler": _robust_scaler(arrays[0]),
     }  # fmt: skip
-    model = ConditionalWGAN(config)
-    yn = model.y_norm(tensors[0])[0].float()
+    model = ConditionalWGAN(config).to(device)
+    yn = model.y_norm(tensors[0].to(device))[0].float()
     cn, tn = model.normalise(arrays[1], arrays[2])
     opt_d = torch.optim.Adam(model.critic.parameters(), lr=lr, betas=betas)
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas)
@@ -186,18 +190,18 @@ def fit_cwgan_gp(
     for step in bar:
         model.train()
         for _ in range(critic_steps):
-            i = torch.randint(len(yn), (batch_size,), generator=rows)
+            i = torch.randint(len(yn), (batch_size,), generator=rows).to(device)
             real, ci, ti = yn[i], cn[i], tn[i]
             with torch.no_grad():
                 fake = model.generate(ci, ti)
             w = model.critic(real, ci, ti).mean() - model.critic(fake, ci, ti).mean()
             gp = gradient_penalty(lambda v, ci=ci, ti=ti: model.critic(v, ci, ti), real, fake,
-                                  torch.rand(batch_size, 1))  # fmt: skip
+                                  torch.rand(batch_size, 1).to(device))  # fmt: skip
             loss_d = -w + gp_weight * gp
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
-        i = torch.randint(len(yn), (batch_size,), generator=rows)
+        i = torch.randint(len(yn), (batch_size,), generator=rows).to(device)
         loss_g = -model.critic(model.generate(cn[i], tn[i]), cn[i], tn[i]).mean()
         opt_g.zero_grad()
         loss_g.backward()
@@ -223,6 +227,7 @@ def fit_cwgan_gp(
                 best, best_state = score, copy.deepcopy(averaged.state_dict())
             bar.set_postfix(score=f"{score:.4f}", best=f"{best:.4f}", w=f"{w.item():.3f}")
     model.generator.load_state_dict(best_state)
+    model.cpu()
     history["best_step"] = history["step"][int(np.argmin(history["score"]))]
     history["wall_s"] = time.perf_counter() - start
     model.history = history

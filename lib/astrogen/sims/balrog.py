@@ -20,8 +20,8 @@ dN/dm ∝ 10^{0.33 m} on 18 < i < 25.5; red (de Vaucouleurs, n = 4) and blue (ex
 populations whose mix, colours, sizes and axis ratios depend on magnitude.
 
 **Images.** Each Sérsic profile is a mixture of K = 6 concentric elliptical Gaussians
-(:data:`SERSIC_MIXTURES`, fitted here to the n = 1 and n = 4 profiles in the manner of
-Hogg & Lang 2013). Convolution with the Gaussian PSF adds σ_psf² to every component's
+(:data:`astrogen.sims.sersic.SERSIC_MIXTURES`, fitted to the n = 1 and n = 4 Sérsic laws in the
+manner of Hogg & Lang 2013). Convolution with the Gaussian PSF adds σ_psf² to every component's
 covariance, and the pixel's top-hat response adds 1/12 px² per axis (its exact second moment),
 so each stamp is a sum of Gaussians sampled at pixel centres. That conserves the total flux to
 ≈ 2 e^{-2π²σ²} < 10⁻⁸ for σ ≥ 1 px (Poisson summation) and gives each pixel's exact integral
@@ -58,6 +58,8 @@ from scipy.optimize import brentq
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from astrogen.sims.sersic import SERSIC_MIXTURES
+
 BANDS = ("r", "i", "z")
 PIXEL_SCALE = 0.263  # arcsec per pixel (DECam)
 ZERO_POINT = 30.0  # magnitude of unit flux
@@ -78,23 +80,6 @@ KRON_FACTOR = 2.5
 KRON_MIN_RADIUS = 1.75  # px
 _KRON_WINDOW = 6.0  # Source Extractor's fixed window for the Kron radius, in units of (a, b)
 _RENDER_BLOCK = 64  # galaxies per block of the renderer: 64 × 6 components × 41² px ≈ 2.6 MB
-
-# Sérsic profiles as mixtures of Gaussians, ∑_k a_k N(0, v_k r_e² R diag(1, q²) Rᵀ): amplitudes
-# a_k and variances v_k in units of the half-light radius r_e. Fitted by least squares to
-# r² [I_mix(r) − I_Sérsic(r)] on 0.001 < r/r_e < 6 (n = 1) or 8 (n = 4), then rescaled so that
-# ∑ a_k = 1 and the mixture's half-light radius is exactly r_e. The enclosed-flux curve matches
-# the exponential to 3·10⁻⁴; the n = 4 mixture is a de Vaucouleurs profile whose far wings
-# (r > 8 r_e) are dropped, so its enclosed flux runs up to 0.03 above the untruncated profile.
-SERSIC_MIXTURES = {
-    1: (
-        np.array([0.00682495, 0.04086636, 0.14751781, 0.32825993, 0.36354906, 0.11298189]),
-        np.array([0.0159728, 0.07109586, 0.22073614, 0.5748284, 1.35219602, 3.05538153]),
-    ),
-    4: (
-        np.array([0.04223086, 0.10298104, 0.17805253, 0.23528377, 0.24202956, 0.19942225]),
-        np.array([0.00282328287, 0.0228991715, 0.126589268, 0.598785753, 2.72918358, 15.2177868]),
-    ),
-}
 
 
 def mag_to_flux(mag: np.ndarray, zero_point: float = ZERO_POINT) -> np.ndarray:

@@ -12,9 +12,19 @@ measured flux scatters to zero or below. The softening b is the flux of magnitud
 Injections are split by deep galaxy *and* by sky region (cells of :data:`REGION_DEG` degrees):
 a row belongs to a split only if both its galaxy and its cell do, so neither a galaxy's repeat
 injections nor a patch of sky is shared between training and evaluation.
+
+Every step is cached in the store under a key built from the typed configuration
+(:mod:`astrogen.studies.balrog.configuration`, :func:`key`), so any notebook of the study can
+run first.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from astrogen import paths, store
+from astrogen.config import artifact_key
 from astrogen.diagnostics.metrics import wasserstein_1d
 from astrogen.io.balrog import load_balrog_catalogue
 from astrogen.models.classifier import ProbabilityClassifier, fit_classifier
@@ -38,6 +49,10 @@ from astrogen.sims.balrog import (
     run_injections,
     sample_deep_catalogue,
 )  # fmt: skip
+from astrogen.studies.balrog.configuration import ARTIFACTS, Config, DataConfig
+
+if TYPE_CHECKING:
+    from astrogen.notebook import Run
 
 STUDY = "balrog"
 SOFTENING_MAG = 26.5
@@ -46,7 +61,52 @@ SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
 CONDITIONS = [f"psf_fwhm_{b}" for b in BANDS] + [f"sky_sigma_{b}" for b in BANDS]
 TRUTHS = [f"true_mag_{b}" for b in BANDS]
 DELTAS = [f"dmu_{b}" for b in BANDS]
-INJECTION_KEYS = ("n_injections", "repeats")
+MODEL_ARTIFACTS = ("cwgan_gp", "flow_nsf", "detection")  # what a catalogue file trains
+SIMULATOR_ARTIFACTS = ("injections", "fixed_input")  # what only the simulator builds
+
+
+def catalogue_fingerprint(path: str | Path) -> dict:
+    """Size and SHA-256 of a catalogue file's bytes: a cache key that changes with its content.
+
+    Hashed once per file version (path, size, modification time) in a process.
+    """
+    stat = Path(path).stat()
+    return dict(_fingerprint(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(path: str, size: int, mtime_ns: int) -> tuple:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return (("bytes", size), ("sha256", digest.hexdigest()))
+
+
+def key(cfg: Config, name: str, seed: int, **extra) -> dict:
+    """The cache key of artifact ``name`` (:data:`configuration.ARTIFACTS`) under ``cfg``, ``seed``;
+    a model trained on a catalogue file adds the file's content fingerprint."""
+    if cfg.data.source is not None and name in MODEL_ARTIFACTS:
+        extra["source_file"] = catalogue_fingerprint(cfg.data.source)
+    return artifact_key(cfg, name, ARTIFACTS[name], seed=seed, **extra)
+
+
+def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
+    """The key of every artifact the study builds under ``cfg`` (a catalogue trains the models
+    only; the simulator builds the injections and the fixed-input repeats too)."""
+    names = MODEL_ARTIFACTS
+    if cfg.data.source is None:
+        names = (*SIMULATOR_ARTIFACTS, *MODEL_ARTIFACTS)
+    return {name: key(cfg, name, seed) for name in names}
+
+
+def for_source(run: Run) -> Run:
+    """``run`` itself for the simulator; for a catalogue file (``data.source``) the same run
+    recording its metrics under ``<notebook>_catalogue``, whose targets leave out what needs the
+    simulator (repeat injections at fixed input)."""
+    if run.cfg.data.source is None:
+        return run
+    return dataclasses.replace(run, notebook=f"{run.notebook}_catalogue")
 
 
 def asinh_mag(flux: np.ndarray) -> np.ndarray:
@@ -82,32 +142,31 @@ def with_derived_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def injections(
-    params: dict, seed: int, source: dict | None = None, progress: bool = True
-) -> pd.DataFrame:
+def injections(cfg: Config, seed: int, progress: bool = True) -> pd.DataFrame:
     """The injection catalogue with Δμ and a ``split`` column (see :func:`split_labels`).
 
-    ``source`` ``None`` runs (or loads the cached) mini-Balrog; otherwise it names a real
-    catalogue: ``{"path": file, "columns": {...}}`` with the keyword arguments of
+    ``cfg.data.source`` ``None`` runs (or loads the cached) mini-Balrog; otherwise it is a real
+    catalogue read with ``cfg.data.columns``, the keyword arguments of
     :func:`~astrogen.io.balrog.load_balrog_catalogue` (``true_flux_columns``,
     ``obs_flux_columns``, ``detected_column``, ``condition_columns``, ``deep_id_column``,
     ``position_columns``, ``zero_point``). Conditions must be named as :data:`CONDITIONS`; the
     split needs ``deep_id_column`` and ``position_columns``.
     """
-    if source is not None:
-        return real_injections(source, seed)
-    key = {**{k: params[k] for k in INJECTION_KEYS}, "seed": seed, "footprint_seed": seed}
+    d = cfg.data
+    if d.source is not None:
+        return real_injections(d, seed)
 
     def build() -> dict[str, np.ndarray]:
         frame = run_injections(
-            params["n_injections"], seed, SurveyFootprint(seed), repeats=params["repeats"],
-            progress=progress,
+            d.n_injections, seed, SurveyFootprint(seed), repeats=d.repeats, progress=progress,
+            batch_size=d.batch_size,
         )  # fmt: skip
         arrays = {c: frame[c].to_numpy() for c in frame.columns}
         arrays["injections_per_second"] = np.array(frame.attrs["injections_per_second"])
         return arrays
 
-    arrays = store.cached_arrays(paths.dataset_dir(STUDY), "injections", key, build)
+    path = paths.dataset_dir(STUDY)
+    arrays = store.cached_arrays(path, "injections", key(cfg, "injections", seed), build)
     rate = float(arrays.pop("injections_per_second"))
     frame = with_derived_columns(pd.DataFrame(arrays))
     frame["split"] = split_labels(frame, seed)
@@ -115,19 +174,24 @@ def injections(
     return frame
 
 
-def real_injections(source: dict, seed: int) -> pd.DataFrame:
+def real_injections(data: DataConfig, seed: int) -> pd.DataFrame:
     """A real Balrog-style catalogue in the study's columns, with Δμ and the split."""
-    columns = source["columns"]
+    columns = data.columns
+    if not isinstance(columns, dict):
+        raise ValueError(
+            f"{data.source}: data.columns must map load_balrog_catalogue's keyword arguments "
+            f"to the file's columns, got {columns!r}"
+        )
     if not columns.get("deep_id_column") or not columns.get("position_columns"):
         raise ValueError(
-            f"{source['path']}: the split by galaxy and sky region needs 'deep_id_column' and "
-            "'position_columns' (ra, dec in degrees) in the columns mapping"
+            f"{data.source}: the split by galaxy and sky region needs 'deep_id_column' and "
+            "'position_columns' (ra, dec in degrees) in data.columns"
         )
-    frame = load_balrog_catalogue(source["path"], **columns)
+    frame = load_balrog_catalogue(data.source, **columns)
     missing = [c for c in CONDITIONS + TRUTHS if c not in frame]
     if missing:
         raise ValueError(
-            f"{source['path']}: the emulators need the conditions {CONDITIONS} and true r, i, z "
+            f"{data.source}: the emulators need the conditions {CONDITIONS} and true r, i, z "
             f"fluxes; missing after loading: {missing}"
         )
     frame = with_derived_columns(frame)
@@ -162,40 +226,21 @@ def emulator_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     return det[DELTAS].to_numpy(), det[CONDITIONS].to_numpy(), det[TRUTHS].to_numpy()
 
 
-GAN_KEYS = (
-    "noise_dim", "gan_width", "generator_steps", "critic_steps", "gan_batch", "gan_lr", "gan_ema",
-)  # fmt: skip
-FLOW_KEYS = ("flow_transforms", "flow_hidden", "flow_epochs")
-CLASSIFIER_KEYS = ("classifier_epochs",)
-TARGET = "dmu / error_scale, robust output scaler"  # what the emulators model (cache keys)
-
-
-def _pick(params: dict, keys: tuple[str, ...]) -> dict:
-    return {k: params[k] for k in keys}
-
-
-def _model_key(params: dict, keys: tuple[str, ...], seed: int, source: dict | None) -> dict:
-    """Cache key of a model trained on the injections: their parameters, its own, the data."""
-    key = {**_pick(params, INJECTION_KEYS), **_pick(params, keys), "seed": seed}
-    if source is not None:  # absent for the simulator, so simulated keys stay as they were
-        key["source"] = source
-    return key
-
-
 def w1_per_band(emulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """1-D Wasserstein distance per column between (N, 3) and (M, 3) samples, shape (3,)."""
     return np.array([wasserstein_1d(emulated[:, k], observed[:, k]) for k in range(3)])
 
 
 def gan_for(
-    params: dict, seed: int, source: dict | None = None, progress: bool = True
+    cfg: Config, seed: int, device: str = "cpu", progress: bool = True
 ) -> tuple[ConditionalWGAN, dict]:
     """The cWGAN-GP on detected training injections; the kept generator state is the one with
     the lowest summed per-band W1 of Δμ (emulated vs observed) on the validation split."""
-    key = {**_model_key(params, GAN_KEYS, seed, source), "target": TARGET}
+    g = cfg.gan
+    params = key(cfg, "cwgan_gp", seed)
 
     def train():
-        frame = injections(params, seed, source)
+        frame = injections(cfg, seed)
         y, c, t = emulator_arrays(frame[frame["split"] == "train"])
         y_val, c_val, t_val = emulator_arrays(frame[frame["split"] == "val"])
         scale_val = error_scale(c_val, t_val)
@@ -207,56 +252,59 @@ def gan_for(
             return float(w1_per_band(emulated, y_val).sum())
 
         model = fit_cwgan_gp(
-            y / error_scale(c, t), c, t, validation_score=validation_w1,
-            noise_dim=params["noise_dim"],
-            width=params["gan_width"], generator_steps=params["generator_steps"],
-            critic_steps=params["critic_steps"], batch_size=params["gan_batch"],
-            lr=params["gan_lr"], ema_decay=params["gan_ema"], seed=seed, progress=progress,
+            y / error_scale(c, t), c, t, validation_score=validation_w1, noise_dim=g.noise_dim,
+            width=g.width, trunk_layers=g.trunk_layers, gp_weight=g.gp_weight,
+            critic_steps=g.critic_steps, generator_steps=g.generator_steps,
+            batch_size=g.batch_size, lr=g.lr, betas=g.betas, eval_every=g.eval_every,
+            ema_decay=g.ema, seed=seed, device=device, progress=progress,
         )  # fmt: skip
         return model, model.config, {"history": model.history}
 
-    path = store.artifact_path(paths.checkpoint_dir(STUDY), "cwgan_gp", key, ".pt")
-    return store.cached_model(path, key, train, ConditionalWGAN)
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "cwgan_gp", params, ".pt")
+    return store.cached_model(path, params, train, ConditionalWGAN)
 
 
 def flow_for(
-    params: dict, seed: int, source: dict | None = None, progress: bool = True
+    cfg: Config, seed: int, device: str = "cpu", progress: bool = True
 ) -> tuple[DensityEstimator, dict]:
     """The conditional spline flow q(Δμ | conditions, true magnitudes) on the same rows."""
-    key = {**_model_key(params, FLOW_KEYS, seed, source), "target": TARGET}
+    f = cfg.flow
+    params = key(cfg, "flow_nsf", seed)
 
     def train():
-        frame = injections(params, seed, source)
+        frame = injections(cfg, seed)
         y, c, t = emulator_arrays(frame[frame["split"] == "train"])
         est = fit_density(
             torch.as_tensor(y / error_scale(c, t)), torch.as_tensor(np.concatenate([c, t], 1)),
-            family="nsf",
-            transforms=params["flow_transforms"], hidden=(params["flow_hidden"],) * 2,
-            epochs=params["flow_epochs"], batch_size=1024, seed=seed, progress=progress,
+            family="nsf", transforms=f.transforms, hidden=(f.hidden,) * 2, epochs=f.epochs,
+            batch_size=f.batch_size, lr=f.lr, patience=f.patience, seed=seed, device=device,
+            progress=progress,
         )  # fmt: skip
         return est, est.config, {"history": est.history.to_dict()}
 
-    path = store.artifact_path(paths.checkpoint_dir(STUDY), "flow_nsf", key, ".pt")
-    return store.cached_model(path, key, train, DensityEstimator.from_config)
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "flow_nsf", params, ".pt")
+    return store.cached_model(path, params, train, DensityEstimator.from_config)
 
 
 def detection_for(
-    params: dict, seed: int, source: dict | None = None, progress: bool = True
+    cfg: Config, seed: int, device: str = "cpu", progress: bool = True
 ) -> tuple[ProbabilityClassifier, dict]:
     """p(detected | conditions, true magnitudes) on all training injections."""
-    key = _model_key(params, CLASSIFIER_KEYS, seed, source)
+    dc = cfg.detection
+    params = key(cfg, "detection", seed)
 
     def train():
-        frame = injections(params, seed, source)
+        frame = injections(cfg, seed)
         rows = frame[frame["split"] == "train"]
         clf = fit_classifier(
             rows[CONDITIONS + TRUTHS].to_numpy(), rows["detected"].to_numpy().astype(int),
-            epochs=params["classifier_epochs"], seed=seed, progress=progress,
+            hidden=dc.hidden, layers=dc.layers, epochs=dc.epochs, batch_size=dc.batch_size,
+            lr=dc.lr, patience=dc.patience, seed=seed, device=device, progress=progress,
         )  # fmt: skip
         return clf, clf.config, {"history": clf.history.to_dict()}
 
-    path = store.artifact_path(paths.checkpoint_dir(STUDY), "detection", key, ".pt")
-    return store.cached_model(path, key, train, ProbabilityClassifier)
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "detection", params, ".pt")
+    return store.cached_model(path, params, train, ProbabilityClassifier)
 
 
 def emulate(model, c: np.ndarray, t: np.ndarray, seed: int) -> np.ndarray:
@@ -270,30 +318,34 @@ def emulate(model, c: np.ndarray, t: np.ndarray, seed: int) -> np.ndarray:
     return scaled * error_scale(c, t)
 
 
-FIXED_KEYS = ("n_fixed_galaxies", "n_fixed_injections")
-
-
-def fixed_input_injections(params: dict, seed: int) -> dict[str, np.ndarray]:
+def fixed_input_injections(cfg: Config, seed: int, progress: bool = True) -> dict[str, np.ndarray]:
     """Repeat injections of single test galaxies at single positions: p(Δμ | fixed input).
 
-    ``n_fixed_galaxies`` galaxies of the test split with 20 < i < 23.5 (mostly detected) are each
-    injected ``n_fixed_injections`` times at the position of one of their test injections.
-    Returns ``galaxy`` (index per row), ``conditions`` (n, 6), ``truths`` (n, 3), ``dmu`` (n, 3),
-    ``detected`` (n,).
+    ``fixed.n_galaxies`` galaxies of the test split with true i in ``fixed.mag_range`` (mostly
+    detected) are each injected ``fixed.n_injections`` times at the position of one of their test
+    injections. Returns ``galaxy`` (index per row), ``conditions`` (n, 6), ``truths`` (n, 3),
+    ``dmu`` (n, 3), ``detected`` (n,). Needs the simulator (``data.source`` None).
     """
-    key = {**_pick(params, INJECTION_KEYS), **_pick(params, FIXED_KEYS), "seed": seed}
+    if cfg.data.source is not None:
+        raise ValueError("repeat injections at fixed input need the simulator (data.source None)")
+    fx = cfg.fixed
+    if len(fx.mag_range) != 2:
+        raise ValueError(
+            f"fixed.mag_range must be (faintest, brightest) bounds, got {fx.mag_range}"
+        )
 
     def build() -> dict[str, np.ndarray]:
-        frame = injections(params, seed, progress=False)
-        test = frame[(frame["split"] == "test") & frame["true_mag_i"].between(20.0, 23.5)]
+        frame = injections(cfg, seed, progress=False)
+        test = frame[(frame["split"] == "test") & frame["true_mag_i"].between(*fx.mag_range)]
         first = test.drop_duplicates("deep_id")
         rng = np.random.default_rng([seed, 33])
-        chosen = first.iloc[rng.choice(len(first), params["n_fixed_galaxies"], replace=False)]
-        footprint, deep, parts = SurveyFootprint(seed), deep_catalogue(params, seed), []
-        for g, row in enumerate(tqdm(chosen.itertuples(), total=len(chosen), desc="fixed input")):
+        chosen = first.iloc[rng.choice(len(first), fx.n_galaxies, replace=False)]
+        footprint, deep, parts = SurveyFootprint(seed), deep_catalogue(cfg.data, seed), []
+        bar = tqdm(chosen.itertuples(), total=len(chosen), desc="fixed input", disable=not progress)
+        for g, row in enumerate(bar):
             galaxy = deep.take(np.flatnonzero(deep.deep_id == row.deep_id))
-            out = inject_fixed(galaxy, row.ra, row.dec, params["n_fixed_injections"],
-                               seed=seed * 1000 + g, footprint=footprint)  # fmt: skip
+            out = inject_fixed(galaxy, row.ra, row.dec, fx.n_injections, seed=seed * 1000 + g,
+                               footprint=footprint, batch_size=cfg.data.batch_size)  # fmt: skip
             out = with_derived_columns(out)
             out["galaxy"] = g
             parts.append(out)
@@ -304,13 +356,23 @@ def fixed_input_injections(params: dict, seed: int) -> dict[str, np.ndarray]:
             "detected": rows["detected"].to_numpy().astype(bool),
         }  # fmt: skip
 
-    return store.cached_arrays(paths.dataset_dir(STUDY), "fixed_input", key, build)
+    path = paths.dataset_dir(STUDY)
+    return store.cached_arrays(path, "fixed_input", key(cfg, "fixed_input", seed), build)
 
 
-def deep_catalogue(params: dict, seed: int) -> DeepCatalogue:
+def deep_catalogue(data: DataConfig, seed: int) -> DeepCatalogue:
     """The deep-field catalogue exactly as :func:`run_injections` drew it (its first draws)."""
-    n_deep = -(-params["n_injections"] // params["repeats"])
+    n_deep = -(-data.n_injections // data.repeats)
     return sample_deep_catalogue(n_deep, np.random.default_rng(seed))
+
+
+def halves_by_galaxy(deep_id: np.ndarray, seed: int) -> np.ndarray:
+    """True for the rows of half A, False for half B: one coin per distinct deep galaxy.
+
+    Ids may be any sortable values (integers of any size, strings); one draw per distinct id.
+    """
+    unique, inverse = np.unique(np.asarray(deep_id), return_inverse=True)
+    return np.random.default_rng([seed, 34]).random(len(unique))[inverse.ravel()] < 0.5
 
 
 def robust_summary(delta: np.ndarray) -> dict[str, float]:
