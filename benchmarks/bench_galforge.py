@@ -21,33 +21,33 @@ import numpy as np
 import torch
 from timing import rate
 
-from astrogen import profiles
+from astrogen.config import resolve
 from astrogen.models.bijectors import BoundedLogit
 from astrogen.models.flows import DensityEstimator, fit_density
 from astrogen.sims import galforge as sim
 from astrogen.studies import galforge as study
+from astrogen.studies.galforge.configuration import PROFILES, Config
 
 
 def trained_flows(seed: int = 0) -> tuple[dict[str, DensityEstimator], np.ndarray]:
     """The default-profile flows (best learning rate per family) and a test galaxy's conditions."""
-    P = profiles.resolve("53_galforge_flows", "default")
-    best_lr = study.best_learning_rates(study.tune_learning_rates(P, seed, progress=False))
-    flows = {f: study.flow_for(P, seed, f, float(best_lr[f]), progress=False)[0] for f in study.FAMILIES}  # fmt: skip
-    table = study.galaxy_conditions(P, seed)
+    cfg = resolve(Config, "default", PROFILES)
+    flows = {f: study.flow_for(cfg, seed, f, progress=False)[0] for f in study.FAMILIES}
+    table = study.galaxy_conditions(cfg, seed)
     test = table[table["split"] == "test"]
-    return flows, test[list(study.condition_names(P, use_latent=True))].to_numpy()[0]
+    return flows, test[list(study.condition_names(cfg, use_latent=True))].to_numpy()[0]
 
 
 def one_epoch_flows() -> tuple[dict[str, DensityEstimator], np.ndarray]:
     """Flows of the default size after one epoch on one mock galaxy, and a random condition."""
-    P = profiles.resolve("53_galforge_flows", "default")
+    cfg = resolve(Config, "default", PROFILES)
     galaxy = sim.sample_galaxies(1, np.random.default_rng(0)).iloc[0]
     x = sim.sample_stars(galaxy, 2000, np.random.default_rng(1))
-    n_context = len(study.condition_names(P, use_latent=True))
+    n_context = len(study.condition_names(cfg, use_latent=True))
     context = np.random.default_rng(2).normal(size=(len(x), n_context))
     options = {
         "bijector": BoundedLogit(study.PHYSICAL_BOUNDS), "epochs": 1, "progress": False,
-        "transforms": P["flow_transforms"], "hidden": (P["flow_hidden"],) * 2,
+        "transforms": cfg.flow.transforms, "hidden": (cfg.flow.hidden,) * cfg.flow.layers,
     }  # fmt: skip
     return {f: fit_density(x, context, f, **options) for f in study.FAMILIES}, context[0]
 

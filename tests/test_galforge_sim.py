@@ -174,26 +174,22 @@ def test_young_metal_poor_stars_are_bluer():
 
 
 def test_named_conditions_refuse_a_different_order():
-    from astrogen.studies.galforge import ConditionOrderError, NamedConditions
-
-    named = NamedConditions(gf.CONDITIONS)
+    named = study.NamedConditions(gf.CONDITIONS)
     table = {"metallicity_mean": [0.01], "log_mass": [9.0], "age_p10": [2.0], "age_median": [7.0]}
     np.testing.assert_array_equal(named.matrix(table), [[9.0, 7.0, 2.0, 0.01]])
     named.check(gf.CONDITIONS)
-    with pytest.raises(ConditionOrderError, match="trained with"):
+    with pytest.raises(study.ConditionOrderError, match="trained with"):
         named.check(("age_median", "log_mass", "age_p10", "metallicity_mean"))
     with pytest.raises(KeyError, match=r"\['age_p10'\] missing"):
         named.matrix({k: v for k, v in table.items() if k != "age_p10"})
 
 
 def test_galaxies_split_exactly_and_star_counts_grow_with_mass():
-    from astrogen.studies.galforge import split_galaxies, star_count
-
-    labels = split_galaxies(90, seed=0)
+    labels = study.split_galaxies(90, seed=0)
     assert {k: int((labels == k).sum()) for k in ("train", "val", "test")} == {
         "train": 63, "val": 9, "test": 18,
     }  # fmt: skip
-    np.testing.assert_array_equal(star_count(np.array([7.5, 11.0]), 1000, 8000), [1000, 8000])
+    np.testing.assert_array_equal(study.star_count(np.array([7.5, 11.0]), 1000, 8000), [1000, 8000])
 
 
 def test_population_folder_round_trip_cleaning_and_errors(tmp_path):
@@ -266,7 +262,9 @@ def test_c2st_of_unknown_properties_is_chance_when_known_and_higher_when_not():
     stars = [gf.sample_stars(g, 600, rng) for _, g in galaxies.iterrows()]
     masses = galaxies["log_mass"].to_numpy()
     for key in ("age_median", "age_p10", "metallicity_mean"):
-        galaxies[key] = [gf.global_parameters(s, m)[key] for s, m in zip(stars, masses, strict=True)]
+        galaxies[key] = [
+            gf.global_parameters(s, m)[key] for s, m in zip(stars, masses, strict=True)
+        ]
     data = {"galaxies": galaxies, "stars": np.concatenate(stars),
             "star_galaxy": np.repeat([0, 1, 2], 600)}  # fmt: skip
     auc = study.c2st_of_unknown_properties(data, seed=0, sets={"none": (), "all": study.UNKNOWABLE})

@@ -24,10 +24,18 @@ HEADLINES = (
      "median radial acceleration error, β = 1/2"),
     ("clusters", "22_clusters_posteriors", "c2st_accuracy_mean",
      "C2ST accuracy, cINN vs exact posterior"),
+    ("clusters", "22_clusters_posteriors", "coverage_max_dev",
+     "coverage deviation, worst target and level"),
     ("balrog", "33_balrog_evaluation", "c2st_auc_gan", "C2ST AUC, cWGAN-GP vs injections"),
+    ("balrog", "33_balrog_evaluation", "speedup_gan_over_injection",
+     "emulation speed / injection speed"),
     ("anomaly", "43_anomaly_rating", "auroc_s1_compact", "GANomaly AUROC, compact suite at s = 1"),
+    ("anomaly", "45_anomaly_scores", "default_score_auroc_s1_compact",
+     "default per-image score AUROC, compact suite at s = 1"),
     ("anomaly", "45_anomaly_scores", "explained_suites",
      "suites whose top property is the simulated defect"),
+    ("galforge", "54_galforge_evaluation", "forward_kl_best",
+     "forward KL of the best flow [nats/star]"),
     ("galforge", "54_galforge_evaluation", "c2st_auc_best",
      "C2ST AUC of the best flow on held-out galaxies"),
 )  # fmt: skip
@@ -137,7 +145,7 @@ def write_results(
 
 def readme_rows(profile: str = "default") -> dict[tuple[str, str], str]:
     """README table rows ``(notebook, metric) → markdown row`` whose metrics are on this machine."""
-    rows = {}
+    rows, seen = {}, set()
     for study, stem, metric, label in HEADLINES:
         metrics = load_metrics(profile, stem)
         if metric not in metrics:
@@ -152,9 +160,11 @@ def readme_rows(profile: str = "default") -> dict[tuple[str, str], str]:
             for p in sorted(paths.NOTEBOOKS.glob(f"{stem[0]}[0-9]_*.ipynb"))
         )
         mark = "" if _from_head(metrics) else f" (commit `{_commit_of(metrics)}`)"
+        shown = "" if study in seen else f"{wall / 60:.0f} min"
+        seen.add(study)
         rows[(stem, metric)] = (
-            f"| {study} | {label} (`{metric}`) | {tgt.describe()} | {value:.3g}{mark} "
-            f"| {verdict} | {wall / 60:.0f} min |"
+            f"| {study} | {label} (`{metric}`) | {tgt.describe()} | {value:.4g}{mark} "
+            f"| {verdict} | {shown} |"
         )
     return rows
 

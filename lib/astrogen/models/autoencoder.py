@@ -220,9 +220,12 @@ def fit_autoencoder(
     patience: int = 5,
     max_seconds: float | None = None,
     seed: int = 0,
+    device: str = "cpu",
     progress: bool = True,
 ) -> Autoencoder:
     """Train an :class:`Autoencoder` on images (N, C, H, W); returns it with ``.history``.
+
+    Trains on ``device`` (weights initialised on the CPU); the model is returned on the CPU.
 
     ``colour_weight`` (multi-band images) normalises with :class:`LuminosityColourNorm` at that
     weight; ``None`` with :class:`LogImageNorm`.
@@ -244,12 +247,12 @@ def fit_autoencoder(
         "width": width,
         "norm": norm.config(),
     }
-    model = Autoencoder(config)
+    model = Autoencoder(config).to(device)
     model.history: TrainHistory = train_likelihood(
         model,
         model.loss,
-        [images[train_idx]],
-        [images[val_idx]],
+        [images[train_idx].to(device)],
+        [images[val_idx].to(device)],
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -259,4 +262,4 @@ def fit_autoencoder(
         progress=progress,
         desc="autoencoder",
     )
-    return model
+    return model.cpu()

@@ -1,19 +1,24 @@
 r"""Study 5 pipeline: mock galaxies → star particles, images and conditions, split by galaxy.
 
 Galaxies (not stars) are split into train / validation / test, so held-out galaxies are never
-seen by the autoencoder or the flows. ``params["data_source"]`` is ``"simulated"`` (the default)
+seen by the autoencoder or the flows. ``cfg.data.source`` is ``None`` (the simulator, the default)
 or a folder of real galaxies (:func:`astrogen.io.galforge.load_population`); the exact density,
-and with it the forward KL, exists only for the simulated population. Star counts grow with stellar mass (``stars_min`` at
-10^7.5 M☉ to ``stars_max`` at 10^11 M☉, ∝ M^{0.3}), so star-weighted training is dominated by
-massive galaxies — the reason for the galaxy-balanced ablation.
+and with it the forward KL, exists only for the simulated population. Star counts grow with
+stellar mass (``data.stars_min`` at 10^7.5 M☉ to ``data.stars_max`` at 10^11 M☉, ∝ M^{0.3}), so
+star-weighted training is dominated by massive galaxies — the reason for the galaxy-balanced
+ablation.
+
+Every step is cached in the store under a key built from the typed configuration
+(:mod:`astrogen.studies.galforge.configuration`); :func:`artifact_keys` lists them all.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,9 +27,10 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from astrogen import paths, store
+from astrogen.config import artifact_key
 from astrogen.diagnostics.c2st import c2st
 from astrogen.diagnostics.metrics import sliced_wasserstein, wasserstein_1d
-from astrogen.io.galforge import load_population
+from astrogen.io.galforge import load_population, population_fingerprint
 from astrogen.models.autoencoder import Autoencoder, fit_autoencoder
 from astrogen.models.bijectors import BoundedLogit
 from astrogen.models.flows import DensityEstimator, fit_density
@@ -41,12 +47,12 @@ from astrogen.sims.galforge import (
     sample_galaxies,
     sample_stars,
 )  # fmt: skip
+from astrogen.studies.galforge.configuration import ARTIFACTS, FAMILIES, Config
+
+if TYPE_CHECKING:
+    from astrogen.notebook import Run
 
 STUDY = "galforge"
-DATA_KEYS = ("n_galaxies", "stars_min", "stars_max", "image_size", "projections")
-AE_KEYS = ("ae_latent", "ae_width", "ae_colour_weight", "ae_epochs")
-FLOW_KEYS = ("flow_transforms", "flow_hidden", "flow_epochs", "flow_batch")
-FAMILIES = ("galacticflow", "sospf", "nice", "maf")
 # Z in (0, 1) and age in (0, T_MAX) are mapped to the real line before the flow, so no sample can
 # leave the physical domain; densities stay in the units of COLUMNS.
 PHYSICAL_BOUNDS = [
@@ -103,63 +109,65 @@ def split_galaxies(n: int, seed: int) -> np.ndarray:
     return labels.astype(str)
 
 
-def data_key(params: dict, seed: int) -> dict:
-    """What identifies the data: the simulator's sizes and seed, plus the folder of real data."""
-    key = {**{k: params[k] for k in DATA_KEYS}, "seed": seed}
-    if is_real(params):
-        root = Path(params["data_source"]).resolve()
-        # names, sizes and modification times: an edited file invalidates the cached models
-        listing = sorted(
-            (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in root.rglob("*") if p.is_file()
-        )  # fmt: skip
-        key["data_source"] = str(root)
-        key["data_fingerprint"] = hashlib.sha256(repr(listing).encode()).hexdigest()[:16]
-    return key
+def key(cfg: Config, name: str, seed: int, **extra) -> dict:
+    """The cache key of artifact ``name`` (:data:`configuration.ARTIFACTS`) under ``cfg`` and
+    ``seed``; a folder of real galaxies adds its content fingerprint (files, bytes, SHA-256)."""
+    if is_real(cfg):
+        extra["source"] = population_fingerprint(cfg.data.source)
+    return artifact_key(cfg, name, ARTIFACTS[name], seed=seed, **extra)
 
 
-def is_real(params: dict) -> bool:
-    """True when ``params["data_source"]`` names a folder of real galaxies."""
-    return params.get("data_source", "simulated") != "simulated"
+def is_real(cfg: Config) -> bool:
+    """True when ``cfg.data.source`` names a folder of real galaxies."""
+    return cfg.data.source is not None
 
 
-def dataset(params: dict, seed: int, progress: bool = True) -> dict:
+def for_source(run: Run) -> Run:
+    """``run`` itself for the simulator; for a folder of real galaxies the same run recording its
+    metrics under ``<notebook>_folder``, whose targets assert only what needs no ground truth."""
+    if not is_real(run.cfg):
+        return run
+    return dataclasses.replace(run, notebook=f"{run.notebook}_folder")
+
+
+def dataset(cfg: Config, seed: int, progress: bool = True) -> dict:
     """The population: ``galaxies`` (table: measured conditions, split, star count; for the mock
     also its true parameters), ``stars`` (N, 10) and ``star_galaxy`` (N,) galaxy index,
     ``images`` (M, 3, S, S) float32 with ``image_galaxy`` (M,) — several projections per galaxy;
     ``simulated`` says whether the exact density (:func:`log_density`) applies.
     """
-    if is_real(params):
-        data = load_population(params["data_source"], params["image_size"])
+    d = cfg.data
+    if is_real(cfg):
+        data = load_population(d.source, d.image_size)
         galaxies = data["galaxies"]
         galaxies["split"] = split_galaxies(len(galaxies), seed)
         galaxies["n_stars"] = np.bincount(data["star_galaxy"], minlength=len(galaxies))
         return {**data, "simulated": False}
-    key = data_key(params, seed)
 
     def build() -> dict[str, np.ndarray]:
         rng = np.random.default_rng([seed, 50])
-        table = sample_galaxies(params["n_galaxies"], rng)
-        counts = star_count(table["log_mass"], params["stars_min"], params["stars_max"])
+        table = sample_galaxies(d.n_galaxies, rng)
+        counts = star_count(table["log_mass"], d.stars_min, d.stars_max)
         stars, images, conditions = [], [], []
         for g, galaxy in tqdm(table.iterrows(), total=len(table), desc="galaxies",
                               disable=not progress, mininterval=2):  # fmt: skip
             s = sample_stars(galaxy, int(counts[g]), rng)
             stars.append(s.astype(np.float32))
             conditions.append(global_parameters(s, galaxy["log_mass"]))
-            size = params["image_size"]
-            images += [render_image(s, size, random_rotation(rng), rng)
-                       for _ in range(params["projections"])]  # fmt: skip
+            images += [render_image(s, d.image_size, random_rotation(rng), rng)
+                       for _ in range(d.projections)]  # fmt: skip
         arrays = {f"galaxy__{c}": table[c].to_numpy() for c in table.columns}
         arrays.update({f"galaxy__{c}": np.array([row[c] for row in conditions])
                        for c in CONDITIONS if c != "log_mass"})  # fmt: skip
         arrays["stars"] = np.concatenate(stars)
         arrays["star_galaxy"] = np.repeat(np.arange(len(table)), counts)
         arrays["images"] = np.stack(images)
-        arrays["image_galaxy"] = np.repeat(np.arange(len(table)), params["projections"])
+        arrays["image_galaxy"] = np.repeat(np.arange(len(table)), d.projections)
         return arrays
 
-    arrays = store.cached_arrays(paths.dataset_dir(STUDY), "galaxies", key, build)
+    arrays = store.cached_arrays(
+        paths.dataset_dir(STUDY), "galaxies", key(cfg, "galaxies", seed), build
+    )
     galaxies = pd.DataFrame(
         {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("galaxy__")}
     )
@@ -190,23 +198,26 @@ def radial_profile(
     ])  # fmt: skip
 
 
-def autoencoder_for(params: dict, seed: int, progress: bool = True) -> tuple[Autoencoder, dict]:
+def autoencoder_for(
+    cfg: Config, seed: int, device: str = "cpu", progress: bool = True
+) -> tuple[Autoencoder, dict]:
     """Conv autoencoder on the images of training galaxies only (held-out galaxies never seen)."""
-    key = {**data_key(params, seed), **{k: params[k] for k in AE_KEYS}}
+    a = cfg.autoencoder
+    params = key(cfg, "autoencoder", seed)
 
     def train():
-        data = dataset(params, seed, progress)
+        data = dataset(cfg, seed, progress)
         train_ids = np.flatnonzero(data["galaxies"]["split"] == "train")
         images = torch.as_tensor(data["images"][np.isin(data["image_galaxy"], train_ids)])
         ae = fit_autoencoder(
-            images, latent=params["ae_latent"], width=params["ae_width"],
-            colour_weight=params["ae_colour_weight"], epochs=params["ae_epochs"], batch_size=64,
-            seed=seed, progress=progress,
+            images, latent=a.latent, width=a.width, colour_weight=a.colour_weight,
+            epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, val_fraction=a.val_fraction,
+            patience=a.patience, seed=seed, device=device, progress=progress,
         )  # fmt: skip
         return ae, ae.config, {"history": ae.history.to_dict()}
 
-    path = store.artifact_path(paths.checkpoint_dir(STUDY), "autoencoder", key, ".pt")
-    return store.cached_model(path, key, train, Autoencoder)
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), "autoencoder", params, ".pt")
+    return store.cached_model(path, params, train, Autoencoder)
 
 
 def galaxy_latents(ae: Autoencoder, images: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
@@ -223,22 +234,24 @@ def mean_per_galaxy(z: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     )
 
 
-def condition_names(params: dict, use_latent: bool) -> tuple[str, ...]:
+def condition_names(cfg: Config, use_latent: bool) -> tuple[str, ...]:
     """The flow's conditions in order: the global parameters, then the latent z0 … z(L−1)."""
-    latent = tuple(f"z{k}" for k in range(params["ae_latent"])) if use_latent else ()
+    latent = tuple(f"z{k}" for k in range(cfg.autoencoder.latent)) if use_latent else ()
     return tuple(CONDITIONS) + latent
 
 
 def galaxy_conditions(
-    params: dict, seed: int, data: dict | None = None, image_latents: np.ndarray | None = None
-) -> pd.DataFrame:
+    cfg: Config, seed: int, data: dict | None = None, image_latents: np.ndarray | None = None,
+    device: str = "cpu",
+) -> pd.DataFrame:  # fmt: skip
     """Per-galaxy table of every available condition (global parameters and mean latents).
 
-    ``image_latents`` (one row per image) saves re-encoding when the caller already has them.
+    ``image_latents`` (one row per image) saves re-encoding when the caller already has them;
+    otherwise the autoencoder is loaded (trained on ``device`` if missing).
     """
-    data = data or dataset(params, seed, progress=False)
+    data = data or dataset(cfg, seed, progress=False)
     if image_latents is None:
-        ae, _ = autoencoder_for(params, seed, progress=False)
+        ae, _ = autoencoder_for(cfg, seed, device, progress=False)
         image_latents = ae.embed(torch.as_tensor(data["images"])).numpy()
     galaxies = data["galaxies"]
     z = mean_per_galaxy(image_latents, data["image_galaxy"], len(galaxies))
@@ -280,51 +293,68 @@ def star_arrays(
     return data["stars"][rows].astype(np.float64), context, owner[rows]
 
 
-def flow_for(
-    params: dict, seed: int, family: str, lr: float, *, use_latent: bool = True,
-    balanced: bool = False, epochs: int | None = None, progress: bool = True,
+def _trained_flow(
+    cfg: Config, seed: int, family: str, lr: float, epochs: int, params: dict, *,
+    use_latent: bool, balanced: bool, device: str, progress: bool,
 ) -> tuple[DensityEstimator, dict]:  # fmt: skip
     """A conditional flow q(star | conditions) of ``family`` trained on the training galaxies,
-    early-stopped on the validation galaxies; the sidecar records the condition order."""
-    names = condition_names(params, use_latent)
-    epochs = epochs or params["flow_epochs"]
-    key = {
-        **data_key(params, seed), **{k: params[k] for k in AE_KEYS + FLOW_KEYS}, "flow_epochs": epochs,
-        "family": family, "lr": lr, "conditions": list(names), "balanced": balanced, "seed": seed,
-        "latent_per_projection": True,
-    }  # fmt: skip
+    early-stopped on the validation galaxies, cached under ``params``; the sidecar records the
+    condition order and the learning rate."""
+    f = cfg.flow
+    names = condition_names(cfg, use_latent)
 
     def train():
-        data = dataset(params, seed, progress=False)
-        ae, _ = autoencoder_for(params, seed, progress=False)
+        data = dataset(cfg, seed, progress=False)
+        ae, _ = autoencoder_for(cfg, seed, device, progress=False)
         z_images = ae.embed(torch.as_tensor(data["images"])).numpy()
-        table = galaxy_conditions(params, seed, data, z_images)
+        table = galaxy_conditions(cfg, seed, data, z_images)
         counts = data["galaxies"].loc[data["galaxies"]["split"] == "train", "n_stars"]
         per_galaxy = int(np.median(counts)) if balanced else None
-        x, c, _ = star_arrays(data, table, "train", names, per_galaxy, seed, z_images)
+        per_projection = z_images if f.latent_per_projection else None
+        x, c, _ = star_arrays(data, table, "train", names, per_galaxy, seed, per_projection)
         x_val, c_val, _ = star_arrays(data, table, "val", names)
+        patience = f.patience if f.patience is not None else max(3, epochs // 4)
         est = fit_density(
-            x, c, family, bijector=BoundedLogit(PHYSICAL_BOUNDS),
-            transforms=params["flow_transforms"], hidden=(params["flow_hidden"],) * 2,
-            epochs=epochs, batch_size=params["flow_batch"], lr=lr, validation=(x_val, c_val),
-            patience=max(3, epochs // 4), seed=seed, progress=progress,
+            x, c, family, bijector=BoundedLogit(PHYSICAL_BOUNDS), transforms=f.transforms,
+            hidden=(f.hidden,) * f.layers, epochs=epochs, batch_size=f.batch_size, lr=lr,
+            validation=(x_val, c_val), patience=patience, seed=seed, device=device,
+            progress=progress,
         )  # fmt: skip
-        return est, est.config, {"history": est.history.to_dict(), "conditions": list(names)}
+        sidecar = {"history": est.history.to_dict(), "conditions": list(names), "lr": lr}
+        return est, est.config, sidecar
 
-    path = store.artifact_path(paths.checkpoint_dir(STUDY), f"flow_{family}", key, ".pt")
-    est, record = store.cached_model(path, key, train, DensityEstimator.from_config)
+    est, record = store.cached_model(
+        _flow_path(params), params, train, DensityEstimator.from_config
+    )
     NamedConditions(names).check(record["conditions"])
     return est, record
 
 
-def tune_learning_rates(params: dict, seed: int, progress: bool = True) -> pd.DataFrame:
-    """Best validation NLL of each family after ``tuning_epochs`` at each rate of ``lr_grid``."""
+def _flow_path(params: dict) -> Path:
+    name = f"{params['artifact']}_{params['family']}"
+    return store.artifact_path(paths.checkpoint_dir(STUDY), name, params, ".pt")
+
+
+def tuning_flow(
+    cfg: Config, seed: int, family: str, lr: float, device: str = "cpu", progress: bool = True
+) -> tuple[DensityEstimator, dict]:
+    """One learning-rate trial: ``family`` at ``lr`` for ``tuning.epochs``, parameters + latent."""
+    params = key(cfg, "tuning_flow", seed, family=family, lr=float(lr))
+    return _trained_flow(cfg, seed, family, float(lr), cfg.tuning.epochs, params,
+                         use_latent=True, balanced=False, device=device,
+                         progress=progress)  # fmt: skip
+
+
+def tune_learning_rates(
+    cfg: Config, seed: int, device: str = "cpu", progress: bool = True,
+    families: Sequence[str] = FAMILIES,
+) -> pd.DataFrame:  # fmt: skip
+    """Best validation NLL of each family after ``tuning.epochs`` at each rate of
+    ``tuning.lr_grid``."""
     rows = []
-    for family in FAMILIES:
-        for lr in params["lr_grid"]:
-            _, record = flow_for(
-                params, seed, family, float(lr), epochs=params["tuning_epochs"], progress=progress
-            )
+    for family in families:
+        for lr in cfg.tuning.lr_grid:
+            _, record = tuning_flow(cfg, seed, family, lr, device, progress)
             rows.append(
                 {"family": family, "lr": float(lr), "val_nll": min(record["history"]["val"])}
             )
@@ -334,6 +364,62 @@ def tune_learning_rates(params: dict, seed: int, progress: bool = True) -> pd.Da
 def best_learning_rates(tuning: pd.DataFrame) -> pd.Series:
     """Learning rate with the lowest validation NLL per family, from :func:`tune_learning_rates`."""
     return tuning.loc[tuning.groupby("family")["val_nll"].idxmin()].set_index("family")["lr"]
+
+
+def flow_key(
+    cfg: Config, seed: int, family: str, *, use_latent: bool = True, balanced: bool = False,
+    tuned_on: int | None = None,
+) -> dict:  # fmt: skip
+    """The cache key of a trained flow (see :func:`flow_for`)."""
+    tuned_on = seed if tuned_on is None else tuned_on
+    return key(cfg, "flow", seed, family=family, use_latent=use_latent, balanced=balanced,
+               tuned_on=tuned_on)  # fmt: skip
+
+
+def flow_for(
+    cfg: Config, seed: int, family: str, *, use_latent: bool = True, balanced: bool = False,
+    tuned_on: int | None = None, device: str = "cpu", progress: bool = True,
+) -> tuple[DensityEstimator, dict]:  # fmt: skip
+    """A conditional flow of ``family`` trained for ``flow.epochs`` on the training galaxies of
+    replicate ``seed``, early-stopped on its validation galaxies, at the learning rate tuned on
+    the validation galaxies of replicate ``tuned_on`` (default ``seed``; the ablation replicates
+    reuse the first seed's rate). ``use_latent``: conditioned on the image latent as well as the
+    global parameters; ``balanced``: every training galaxy resampled to the median star count.
+    The sidecar records the condition order and the learning rate (``record["lr"]``).
+    """
+    tuned_on = seed if tuned_on is None else tuned_on
+    params = flow_key(cfg, seed, family, use_latent=use_latent, balanced=balanced,
+                      tuned_on=tuned_on)  # fmt: skip
+    lr = None
+    if not store.is_cached(_flow_path(params)):
+        tuning = tune_learning_rates(cfg, tuned_on, device, progress, families=(family,))
+        lr = float(best_learning_rates(tuning)[family])
+    return _trained_flow(cfg, seed, family, lr, cfg.flow.epochs, params, use_latent=use_latent,
+                         balanced=balanced, device=device, progress=progress)  # fmt: skip
+
+
+def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
+    """The key of every artifact a run of the study at ``seed`` can build, by a readable name:
+    the population and autoencoder of each ablation replicate, every learning-rate trial, and
+    every family's flows (the ablation flows are built for the best family only, which the run
+    finds; all are listed)."""
+    keys = {}
+    replicates = range(seed, seed + cfg.ablation.seeds)
+    for s in replicates:
+        if not is_real(cfg):
+            keys[f"galaxies/seed={s}"] = key(cfg, "galaxies", s)
+        keys[f"autoencoder/seed={s}"] = key(cfg, "autoencoder", s)
+    for family in FAMILIES:
+        for lr in cfg.tuning.lr_grid:
+            keys[f"tuning_flow/{family}/lr={lr:g}"] = key(
+                cfg, "tuning_flow", seed, family=family, lr=float(lr)
+            )
+        keys[f"flow/{family}/balanced"] = flow_key(cfg, seed, family, balanced=True)
+        for s in replicates:
+            for use_latent in (True, False):
+                name = f"flow/{family}/{'latent' if use_latent else 'parameters'}/seed={s}"
+                keys[name] = flow_key(cfg, s, family, use_latent=use_latent, tuned_on=seed)
+    return keys
 
 
 def sample_validity(samples: np.ndarray) -> np.ndarray:
@@ -502,3 +588,40 @@ def c2st_of_unknown_properties(
             pools[name][0].append(np.hstack([stars, context]))
             pools[name][1].append(np.hstack([mixture, context]))
     return {name: pooled_c2st(*pools[name], seed) for name in sets}
+
+
+def robust_limits(
+    values: np.ndarray, percentiles: tuple[float, float] = (5.0, 95.0), margin: float = 0.5
+) -> tuple[float, float]:
+    """Axis limits that show the bulk of ``values``: their ``percentiles`` widened by ``margin``
+    of the span between them on each side, never wider than the finite data, plus 4 % headroom."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    lo, hi = np.percentile(values, percentiles)
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    low, high = max(values.min(), lo - margin * span), min(values.max(), hi + margin * span)
+    pad = 0.04 * (high - low if high > low else span)
+    return float(low - pad), float(high + pad)
+
+
+def plot_clipped_curves(ax, curves: Mapping[str, Sequence[float]]) -> int:
+    """One line per curve against epoch 1, 2, … on a y-range of :func:`robust_limits` of all the
+    curves together, so that one spike cannot flatten the others; each point beyond the range
+    sits on its edge as a triangle labelled with its value. Returns how many points were clipped.
+    """
+    low, high = robust_limits(np.concatenate([np.asarray(c, dtype=float) for c in curves.values()]))
+    clipped = 0
+    for k, (name, curve) in enumerate(curves.items()):
+        y = np.asarray(curve, dtype=float)
+        epoch = np.arange(1, len(y) + 1)
+        shown = np.clip(y, low, high)
+        ax.plot(epoch, shown, "o-", color=f"C{k}", label=name)
+        for e, value, at in zip(epoch, y, shown, strict=True):
+            if np.isfinite(at) and value != at:
+                clipped += 1
+                above = value > high
+                ax.plot(e, at, "^" if above else "v", color=f"C{k}", ms=11, mec="k")
+                ax.annotate(f"{value:.3g}", (e, at), xytext=(7, -10 if above else 4),
+                            textcoords="offset points", fontsize=8, color=f"C{k}")  # fmt: skip
+    ax.set_ylim(low, high)
+    return clipped
