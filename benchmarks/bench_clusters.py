@@ -4,8 +4,8 @@
 
 Measures, in one run on the same machine: simulations and exact likelihood evaluations per
 second, the reference MCMC (effective posterior samples per second), and cINN posterior sampling
-(``--draws`` samples for each of ``--clusters`` clusters, default architecture: 12 GLOW blocks,
-hidden 128) and MAP estimation. The last column compares each way of getting posterior samples
+(``--draws`` samples for each of ``--clusters`` clusters, the study's default architecture:
+12 GLOW blocks, hidden 128) and MAP estimation. The last column compares each way of getting posterior samples
 with the exact MCMC.
 """
 
@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from timing import rate
 
-from astrogen.models.inn import fit_posterior
 from astrogen.diagnostics.mcmc import effective_sample_size, importance_resample, sample_ensemble
+from astrogen.models.inn import fit_posterior
 from astrogen.sims.clusters import BOUNDS, TARGETS, ClusterSimulator
+from astrogen.studies.clusters.configuration import Config
 
 
 def main() -> None:
@@ -48,7 +49,8 @@ def main() -> None:
         ),
     ]
 
-    n_mcmc, walkers, steps = 50, 48, 1000
+    cfg = Config()  # the default profile's reference sampler and cINN
+    n_mcmc, walkers, steps = 50, cfg.reference.walkers, 1000
     xb = x[:n_mcmc, None]
     t0 = time.perf_counter()
     prior = sim.sample_latent(n_mcmc * 20_000, rng).reshape(n_mcmc, 20_000, 6)
@@ -62,8 +64,10 @@ def main() -> None:
     mcmc_rate = ess / wall
     rows.append(("reference MCMC", "eff. samples/s", mcmc_rate))
 
-    est = fit_posterior(theta[:2000], x[:2000], bounds=[BOUNDS[k] for k in TARGETS], epochs=1,
-                        progress=False)  # fmt: skip
+    est = fit_posterior(
+        theta[:2000], x[:2000], bounds=[BOUNDS[k] for k in TARGETS], blocks=cfg.cinn.blocks,
+        hidden=cfg.cinn.hidden, clamp=cfg.cinn.clamp, epochs=1, progress=False,
+    )  # fmt: skip
     x_eval = x[: args.clusters]
     total = args.clusters * args.draws
     t0 = time.perf_counter()

@@ -22,6 +22,7 @@ from astrogen.models.inn import ConditionalINN, PosteriorEstimator, fit_posterio
 from astrogen.models.regression import fit_mlp_ensemble
 from astrogen.sims.clusters import INFORMS, OBSERVABLES, TARGETS, ClusterSimulator, render_maps
 from astrogen.studies import clusters as study
+from astrogen.studies.clusters.configuration import DataConfig
 
 SIM = ClusterSimulator()
 
@@ -252,11 +253,11 @@ def test_cluster_table_loader_and_errors(tmp_path):
     _write(real / "Y.csv", "id,mass\n" + "".join(f"{k},{14 + i / 10}\n" for i, k in enumerate(ids)))
     np.save(real / "emb.npy", np.arange(10.0)[::-1, None] * [1.0, 2.0])
     np.save(real / "names.npy", np.array([f"{k}.png" for k in ids[::-1]]))
-    source = {
-        "data_source": str(real), "x_columns": ["lx"], "y_columns": ["mass"], "id_column": "id",
-        "embeddings": "emb.npy", "embedding_names": "names.npy",
-    }  # fmt: skip
-    d = study.real_dataset(source, n_test=2, seed=0)
+    source = DataConfig(
+        n_test=2, source=str(real), x_columns=("lx",), y_columns=("mass",), id_column="id",
+        embeddings="emb.npy", embedding_names="names.npy",
+    )  # fmt: skip
+    d = study.real_dataset(source, seed=0)
     assert d["x"].shape == (8, 3) and d["test_x"].shape == (2, 3)
     for k, row in zip(
         d["test_ids"], d["test_x"], strict=True

@@ -61,9 +61,13 @@ def fit_mlp_ensemble(
     lr: float = 1e-3,
     val_fraction: float = 0.1,
     seed: int = 0,
+    device: str = "cpu",
     progress: bool = True,
 ) -> MLPEnsemble:
-    """Train ``members`` MLPs (seeds ``seed·100 + k``), each MSE then MAE; best-validation states."""
+    """Train ``members`` MLPs (seeds ``seed·100 + k``), each MSE then MAE; best-validation states.
+
+    Trains on ``device``; the ensemble is returned on the CPU.
+    """
     xt = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.float64)
     train_idx, val_idx = split_indices(len(xt), val_fraction, seed)
@@ -78,13 +82,14 @@ def fit_mlp_ensemble(
     }
     torch.manual_seed(seed)
     ensemble = MLPEnsemble(config)
-    c = ensemble.x_norm(xt)[0].float()
-    t = ensemble.y_norm(yt)[0].float()
+    c = ensemble.x_norm(xt)[0].float().to(device)
+    t = ensemble.y_norm(yt)[0].float().to(device)
     for k, net in enumerate(ensemble.members):
         torch.manual_seed(seed * 100 + k)
         for layer in net:
             if isinstance(layer, nn.Linear):
                 layer.reset_parameters()
+        net.to(device)  # initialised on the CPU, so the weights do not depend on the device
         for name, loss, epochs in (
             ("mse", lambda a, b, net=net: torch.mean((net(a) - b) ** 2), epochs_mse),
             ("mae", lambda a, b, net=net: torch.mean(torch.abs(net(a) - b)), epochs_mae),
@@ -94,4 +99,4 @@ def fit_mlp_ensemble(
                 epochs=epochs, batch_size=batch_size, lr=lr, patience=epochs, seed=seed * 100 + k,
                 progress=progress, desc=f"MLP {k + 1}/{members} {name}",
             )  # fmt: skip
-    return ensemble
+    return ensemble.cpu()
