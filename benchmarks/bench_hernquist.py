@@ -21,12 +21,13 @@ import numpy as np
 import torch
 from timing import rate
 
-from astrogen import paths, profiles
-from astrogen.models.bijectors import RadialLogCompression
+from astrogen import paths
 from astrogen.dynamics import cbe_accelerations, neighbour_velocities, phase_space_gradients
+from astrogen.models.bijectors import RadialLogCompression
 from astrogen.models.flows import fit_density
 from astrogen.sims.hernquist import HernquistSphere
 from astrogen.studies.hernquist import fit_ensemble
+from astrogen.studies.hernquist.configuration import FlowConfig
 
 
 def ensemble_training_rates(
@@ -63,8 +64,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    flows = profiles.resolve("12_hernquist_flows", "default")
-    arch = {"transforms": flows["transforms"], "hidden": flows["hidden"]}
+    flows = FlowConfig()  # the default profile's architecture (notebook 12)
+    arch = {"transforms": flows.transforms, "hidden": flows.hidden}
 
     rows: list[tuple[str, str, float]] = []
     for aniso in ("isotropic", "beta_half"):
@@ -113,7 +114,7 @@ def main() -> None:
         ]
 
     big_pos, big_vel = sphere.sample(args.ensemble_stars, rng)
-    serial, parallel = ensemble_training_rates(big_pos, big_vel, arch, 2, flows["epochs"])
+    serial, parallel = ensemble_training_rates(big_pos, big_vel, arch, 2, flows.epochs)
     rows += [
         ("2 maf members one after another", "samples/s", serial),
         ("2 maf members side by side", "samples/s", parallel),

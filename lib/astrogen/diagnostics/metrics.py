@@ -1,20 +1,14 @@
-r"""Sample- and density-based distances between a model and the truth, and the metrics contract.
+r"""Sample- and density-based distances between a model and the truth.
 
 All functions take plain arrays (N, D) and return Python floats, so results go straight into the
-flat metrics JSON written by :func:`record_metrics`.
+flat metrics JSON that :meth:`astrogen.notebook.Run.finish` writes.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
-from collections.abc import Mapping
 
 import numpy as np
-
-from astrogen import paths, store
 
 
 def wasserstein_1d(x: np.ndarray, y: np.ndarray) -> float:
@@ -46,63 +40,3 @@ def kl_from_log_densities(log_p: np.ndarray, log_q: np.ndarray) -> tuple[float, 
     if not np.all(np.isfinite(diff)):
         raise ValueError(f"{np.sum(~np.isfinite(diff))} non-finite log-density differences")
     return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
-
-
-def record_metrics(
-    notebook: str,
-    metrics: Mapping[str, float],
-    *,
-    profile: str,
-    seed: int,
-    device: str,
-    wall_s: float,
-) -> dict:
-    """Write ``data/metrics/<profile>/<notebook>.json`` (flat: name → number) and return it."""
-    record = {k: _finite_number(k, v) for k, v in metrics.items()}
-    record.update(
-        profile=profile,
-        seed=seed,
-        device=device,
-        wall_s=round(float(wall_s), 2),
-        machine=platform.node() or "unknown",
-        cpu_threads=os.cpu_count(),
-    )
-    store.write_json(paths.metrics_dir(profile) / f"{notebook}.json", record)
-    return record
-
-
-def check_thresholds(
-    metrics: Mapping[str, float],
-    upper: Mapping[str, float] | None = None,
-    lower: Mapping[str, float] | None = None,
-) -> None:
-    """Assert every ``metrics[name] <= upper[name]`` and ``>= lower[name]``.
-
-    Raises:
-        AssertionError: listing each failing metric with its value and bound.
-    """
-    failures = [
-        f"{name} = {metrics[name]:.4g} exceeds the upper bound {bound:.4g}"
-        for name, bound in (upper or {}).items()
-        if not metrics[name] <= bound
-    ] + [
-        f"{name} = {metrics[name]:.4g} is below the lower bound {bound:.4g}"
-        for name, bound in (lower or {}).items()
-        if not metrics[name] >= bound
-    ]
-    if failures:
-        raise AssertionError("quality thresholds failed:\n  " + "\n  ".join(failures))
-
-
-def load_metrics(profile: str) -> dict[str, dict]:
-    """All recorded metrics of a profile, keyed by notebook name."""
-    return {
-        p.stem: json.loads(p.read_text()) for p in sorted(paths.metrics_dir(profile).glob("*.json"))
-    }
-
-
-def _finite_number(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"metric {name!r} is not finite: {value}")
-    return value
