@@ -39,8 +39,10 @@ def test_cached_arrays_builds_once_and_records_provenance(tmp_path, monkeypatch)
     assert len(calls) == 1 and np.array_equal(first["x"], second["x"])
     store.cached_arrays(tmp_path, "thing", {"n": 4, "seed": 2}, build)
     assert len(calls) == 2  # other parameters, other artifact
-    sidecar = json.loads(next(tmp_path.glob("thing-*.npz.json")).read_text())
-    assert sidecar["params"]["n"] == 4 and "torch" in sidecar["versions"]
+    path = store.artifact_path(tmp_path, "thing", params, ".npz")
+    sidecar = json.loads(store.sidecar_path(path).read_text())
+    assert sidecar["params"]["n"] == 4 and "torch" in sidecar["provenance"]["versions"]
+    assert sidecar["checksum"] == store.file_checksum(path)  # size and SHA-256 of the file
     monkeypatch.setenv("ASTROGEN_FORCE", "1")
     monkeypatch.delenv("ASTROGEN_RUN_START", raising=False)
     store.cached_arrays(tmp_path, "thing", params, build)
@@ -71,7 +73,8 @@ def test_artifact_without_sidecar_is_rebuilt(tmp_path, monkeypatch):
     params = {"k": 1}
     path = store.artifact_path(tmp_path, "arr", params, ".npz")
     store.save_npz(path, {"x": np.zeros(2)})  # main file but no sidecar: an interrupted run
-    out = store.cached_arrays(tmp_path, "arr", params, lambda: {"x": np.ones(2)})
+    with pytest.warns(store.CorruptArtifactWarning, match="sidecar .* is missing"):
+        out = store.cached_arrays(tmp_path, "arr", params, lambda: {"x": np.ones(2)})
     assert out["x"].sum() == 2
 
 

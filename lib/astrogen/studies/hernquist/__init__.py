@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,11 +161,18 @@ def _fit_member(
     return store.cached_model(path, params, train, DensityEstimator.from_config)
 
 
-_WORKER_DATA: dict[str, torch.Tensor] = {}
+_WORKER_DATA: dict[str, Any] = {}
 
 
-def _init_worker(x: torch.Tensor, parent: int) -> None:
+def _init_worker(x: torch.Tensor, fit_kwargs: dict, parent: int) -> None:
+    """Keep the catalogue and the shared training settings for this worker's members.
+
+    Tensors (the catalogue, the bijector's buffers) travel here, with the spawned process's
+    start-up: sent later with each task, they would be shared through a listener socket in a
+    ``/tmp/pymp-*`` folder of the parent that outlives the pool (and a killed kernel).
+    """
     _WORKER_DATA["x"] = x
+    _WORKER_DATA["fit_kwargs"] = fit_kwargs
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
@@ -176,7 +184,8 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _fit_member_in_worker(path: Path, params: dict, fit_kwargs: dict) -> None:
+def _fit_member_in_worker(path: Path, params: dict, seed: int) -> None:
+    fit_kwargs = {**_WORKER_DATA["fit_kwargs"], "seed": seed}
     _fit_member(path, params, _WORKER_DATA["x"], fit_kwargs, progress=False)
 
 
@@ -242,8 +251,12 @@ def fit_ensemble(
     workers = min(workers or 1, len(missing))
     if device == "cpu" and workers > 1:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, context, _init_worker, (x, os.getpid())) as pool:
-            futures = [pool.submit(_fit_member_in_worker, *job) for job in missing]
+        init = (x, fit_kwargs, os.getpid())
+        with ProcessPoolExecutor(workers, context, _init_worker, init) as pool:
+            futures = [
+                pool.submit(_fit_member_in_worker, path, params, kw["seed"])
+                for path, params, kw in missing
+            ]
             for future in tqdm(
                 as_completed(futures), total=len(futures), desc=f"{name}: members",
                 disable=not progress,
