@@ -88,21 +88,7 @@ def test_override_parsing_and_selection():
         run_all.select(all_nbs, ["9"])
 
 
-def test_keep_going_runs_every_notebook_and_reports_each_failure(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(paths, "DATA", tmp_path)
-    ran = []
-
-    def fake(nb, profile, parameters, timeout):
-        ran.append(nb.stem)
-        return (nb.stem != "11_hernquist_data", 0.1, "boom")
-
-    monkeypatch.setattr(run_all, "run_notebook", fake)
-    assert run_all.main(["--profile", "smoke", "--only", "1", "--keep-going"]) == 1
-    assert ran == ["11_hernquist_data", "12_hernquist_flows", "13_hernquist_accelerations"]
-    assert "FAILED 11_hernquist_data: boom" in capsys.readouterr().out
-    ran.clear()
-    assert run_all.main(["--profile", "smoke", "--only", "1"]) == 1
-    assert ran == ["11_hernquist_data"]  # without --keep-going the first failure stops the run
+# --keep-going, the job graph and seed sweeps: tests/test_workflow.py
 
 
 def _metrics(path, stem, commit, **values):

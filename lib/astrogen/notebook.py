@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from astrogen import config, paths, provenance, store
+from astrogen import config, paths, provenance, store, threads
 
 STUDIES = {"1": "hernquist", "2": "clusters", "3": "balrog", "4": "anomaly", "5": "galforge"}
 # Keys of a metrics file that describe the run rather than measure anything.
@@ -171,6 +171,7 @@ def begin(
     from astrogen.plots import use_style
 
     profile = current_profile(profile)
+    threads.limit()  # the job's declared threads ($ASTROGEN_THREADS, set by the workflow)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise config.ConfigError(f"seed (type int): expected a non-negative integer, got {seed!r}")
     cfg = resolve(notebook, profile, overrides)

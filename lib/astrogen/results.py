@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -89,13 +90,18 @@ def _previous_rows(table: str, profile: str) -> dict[str, list[str]]:
 
 
 def write_results(
-    profile: str, stems: list[str], this_run: dict[str, tuple[bool, float]], total_s: float
+    profile: str,
+    stems: list[str],
+    this_run: dict[str, tuple[bool, float]],
+    total_s: float,
+    extra: str = "",
 ) -> str:
     """Write the table of every notebook's metrics (``figures/RESULTS.md``; smoke: under data/).
 
     Notebooks not run this time keep the metrics of their last run of the same profile, marked
     as earlier runs; where those metrics are not on this machine (a fresh clone), their rows are
-    carried over from the existing table.
+    carried over from the existing table. ``extra`` (Markdown, e.g. a seed sweep's
+    :func:`sweep_table`) is appended.
     """
     head = provenance.short(provenance.commit())
     target = paths.results_table(profile)
@@ -138,7 +144,7 @@ def write_results(
             lines.append(first + "| | |")
         for i, (k, v) in enumerate(values):
             lines.append((first if i == 0 else "| | | | | | ") + f"| {k} | {v:.4g} |")
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n" + extra
     store.atomic_write(target, lambda tmp: tmp.write_text(text))
     return text
 
@@ -198,3 +204,156 @@ def update_readme(readme: Path, profile: str = "default") -> bool:
     if new != text:
         store.atomic_write(readme, lambda tmp: tmp.write_text(new))
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed sweeps: the same notebooks over several seeds, summarised per metric.
+
+SWEEP_HEADER = (
+    "| notebook | metric | n seeds | mean | sd | se | min | max | mean ± se | target "
+    "| on the mean |"
+)
+
+
+def aggregate(values: list[float]) -> dict[str, float]:
+    """mean, sample standard deviation, standard error of the mean, min, max and n."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+    return {
+        "n": n,
+        "mean": mean,
+        "sd": sd,
+        "se": sd / math.sqrt(n) if n > 1 else math.nan,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def sweep_values(per_seed: dict[tuple[str, int], dict]) -> dict[tuple[str, str], dict[int, float]]:
+    """``(notebook, seed) → metrics`` regrouped as ``(notebook, metric) → {seed: value}``."""
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for (stem, seed), metrics in sorted(per_seed.items()):
+        for name, value in metrics.items():
+            if name in notebook.RUN_KEYS or isinstance(value, bool):
+                continue
+            if isinstance(value, int | float):
+                out.setdefault((stem, name), {})[seed] = float(value)
+    return out
+
+
+def _g(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:.4g}"
+
+
+def sweep_table(profile: str, per_seed: dict[tuple[str, int], dict], seeds: list[int]) -> str:
+    """The Markdown section of a sweep: one row per metric, its targets checked on the mean.
+
+    A target holds *on the mean* when the seed mean satisfies its bound; the mean ± standard
+    error stands beside it, so a mean that passes within one standard error of its bound is
+    visibly thin. A failure says so plainly; no bound is moved.
+    """
+    grouped = sweep_values(per_seed)
+    missing = sorted(
+        {f"{stem} seed {seed}" for stem in {s for s, _ in per_seed} for seed in seeds}
+        - {f"{stem} seed {seed}" for stem, seed in per_seed}
+    )
+    lines = [
+        "",
+        f"## Seed sweep: seeds {', '.join(map(str, seeds))}",
+        "",
+        "Per metric over the seeds that ran: mean, sample standard deviation (sd), standard "
+        "error of the mean (se = sd/√n), minimum and maximum. Targets are checked on the seed "
+        "mean; *thin* marks a mean within one standard error of its bound.",
+        "",
+    ]
+    if missing:
+        lines += [f"Missing (failed or not run): {', '.join(missing)}.", ""]
+    lines += [SWEEP_HEADER, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    failed = []
+    for (stem, metric), by_seed in grouped.items():
+        agg = aggregate(list(by_seed.values()))
+        found = [t for t in notebook.targets(stem, profile) if t.metric == metric]
+        verdict, described = "", ""
+        if found:
+            tgt = found[0]
+            described = tgt.describe()
+            if tgt.lower is None and tgt.upper is None:
+                verdict = "reported"
+            elif tgt.passes(agg["mean"]):
+                thin = not math.isnan(agg["se"]) and not (
+                    tgt.passes(agg["mean"] - agg["se"]) and tgt.passes(agg["mean"] + agg["se"])
+                )
+                verdict = "pass (thin)" if thin else "pass"
+            else:
+                verdict = "**FAILS on the mean**"
+                failed.append(f"{stem} {metric} = {_g(agg['mean'])} ± {_g(agg['se'])}, "
+                              f"target {described}")  # fmt: skip
+        lines.append(
+            f"| {stem} | {metric} | {agg['n']} | {_g(agg['mean'])} | {_g(agg['sd'])} "
+            f"| {_g(agg['se'])} | {_g(agg['min'])} | {_g(agg['max'])} "
+            f"| {_g(agg['mean'])} ± {_g(agg['se'])} | {described} | {verdict} |"
+        )
+    lines.append("")
+    if failed:
+        lines += ["Targets that fail on the seed mean:", ""]
+        lines += [f"- {f}" for f in failed] + [""]
+    else:
+        lines += ["Every asserted target of these notebooks holds on the seed mean.", ""]
+    return "\n".join(lines)
+
+
+def sweep_headlines(per_seed: dict[tuple[str, int], dict], profile: str) -> list[tuple[str, str]]:
+    """The (notebook, metric) pairs the sweep figure shows: the README's headlines among the
+    notebooks swept, else every metric with an asserted target."""
+    grouped = sweep_values(per_seed)
+    chosen = [(stem, m) for _, stem, m, _ in HEADLINES if (stem, m) in grouped]
+    if not chosen:
+        chosen = [
+            (stem, m)
+            for stem, m in grouped
+            if any(
+                t.metric == m and (t.lower is not None or t.upper is not None)
+                for t in notebook.targets(stem, profile)
+            )
+        ]
+    return chosen
+
+
+def sweep_figure(profile: str, per_seed: dict[tuple[str, int], dict]) -> list[str]:
+    """Per study swept, ``sweep_seeds.png``: each headline metric against seed, with the seed
+    mean ± standard error and the target's bound. Returns the figures' paths."""
+    import matplotlib.pyplot as plt
+
+    from astrogen import plots
+
+    grouped = sweep_values(per_seed)
+    by_study: dict[str, list[tuple[str, str]]] = {}
+    for stem, metric in sweep_headlines(per_seed, profile):
+        by_study.setdefault(notebook.study_of(stem), []).append((stem, metric))
+    saved = []
+    for study, panels in by_study.items():
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(3.6 * len(panels), 3.0), squeeze=False, layout="constrained"
+        )
+        for ax, (stem, metric) in zip(axes[0], panels, strict=True):
+            by_seed = grouped[(stem, metric)]
+            seeds, values = list(by_seed), list(by_seed.values())
+            agg = aggregate(values)
+            ax.plot(seeds, values, "o", label="seed")
+            ax.axhline(agg["mean"], color="k", lw=1, label="mean")
+            if not math.isnan(agg["se"]):
+                ax.axhspan(agg["mean"] - agg["se"], agg["mean"] + agg["se"], color="k",
+                           alpha=0.15, lw=0, label="mean ± se")  # fmt: skip
+            for t in notebook.targets(stem, profile):
+                for bound in (t.lower, t.upper) if t.metric == metric else ():
+                    if bound is not None:
+                        ax.axhline(bound, color="C3", ls="--", lw=1, label="target")
+            ax.set_xlabel("seed")
+            ax.set_ylabel(metric)
+            ax.set_title(stem, fontsize="small")
+            ax.set_xticks(seeds)
+        axes[0][0].legend(fontsize="x-small")
+        saved.append(plots.save_figure(fig, study, "sweep_seeds"))
+        plt.close(fig)
+    return saved
