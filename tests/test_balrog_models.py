@@ -134,7 +134,7 @@ def test_a_real_catalogue_goes_through_the_same_pipeline(tmp_path):
     keys = study.artifact_keys(cfg, 0)
     assert set(keys) == set(study.MODEL_ARTIFACTS)
     fingerprint = keys["cwgan_gp"]["source_file"]
-    assert fingerprint["bytes"] == (tmp_path / "balrog.csv").stat().st_size
+    assert fingerprint["size"] == (tmp_path / "balrog.csv").stat().st_size
     with open(tmp_path / "balrog.csv", "a") as f:
         f.write("\n")
     assert study.artifact_keys(cfg, 0)["cwgan_gp"]["source_file"] != fingerprint

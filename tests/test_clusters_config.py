@@ -103,7 +103,7 @@ def test_a_real_tables_content_is_in_the_keys_of_what_is_built_from_it(tmp_path)
     assert moved == {"dataset", "cinn_scalars", "mlp"} | {k for k in before if "drop" in k}
     fingerprint = after["dataset"]["source"]
     assert set(fingerprint) == {"X.csv", "Y.csv"}
-    assert fingerprint["Y.csv"]["bytes"] == (table / "Y.csv").stat().st_size
+    assert fingerprint["Y.csv"]["size"] == (table / "Y.csv").stat().st_size
 
 
 def test_unknown_ambiguous_and_mistyped_overrides_name_the_field():

@@ -114,3 +114,20 @@ def test_random_stream_after_cached_model_does_not_depend_on_the_cache(tmp_path)
         store.cached_model(path, {"lr": 1e-3}, train, rebuild)
         draws.append(torch.randn(5))
     torch.testing.assert_close(draws[0], draws[1])
+
+
+def test_content_fingerprint_follows_the_bytes_of_a_file_and_of_a_folder(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"abc")
+    (folder / "notes.txt").write_bytes(b"ignored")
+    one = store.content_fingerprint(folder / "a.png")
+    assert one["size"] == 3 and len(one["sha256"]) == 64
+    whole = store.content_fingerprint(folder)
+    images = store.content_fingerprint(folder, suffixes=(".png",))
+    assert whole["files"] == 2 and images["files"] == 1 and whole != images
+    (folder / "a.png").write_bytes(b"abd")  # same size, other bytes
+    assert store.content_fingerprint(folder / "a.png")["sha256"] != one["sha256"]
+    assert store.content_fingerprint(folder, suffixes=(".png",)) != images
+    (folder / "b.png").write_bytes(b"")
+    assert store.content_fingerprint(folder, suffixes=(".png",))["files"] == 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -95,6 +96,43 @@ def file_checksum(path: Path) -> dict[str, Any]:
             digest.update(chunk)
             size += len(chunk)
     return {"size": size, "sha256": digest.hexdigest()}
+
+
+def content_fingerprint(
+    path: Path | str, suffixes: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """The content of a user's file or folder, for the cache keys of what is built from it.
+
+    A file gives ``{"size", "sha256"}`` of its bytes; a folder gives ``{"files", "size",
+    "sha256"}`` over every file below it (relative path, size and bytes, in sorted order), or only
+    those whose suffix is in ``suffixes``. Hashed once per listing (paths, sizes, modification
+    times) in a process, so asking again is cheap.
+    """
+    root = Path(path).resolve()
+    if root.is_file():
+        files = [root]
+    else:
+        files = sorted(
+            p for p in root.rglob("*")
+            if p.is_file() and (suffixes is None or p.suffix.lower() in suffixes)
+        )  # fmt: skip
+    listing = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return dict(_content_digest(str(root), root.is_file(), listing))
+
+
+@functools.lru_cache(maxsize=64)
+def _content_digest(root: str, is_file: bool, listing: tuple) -> tuple:
+    digest = hashlib.sha256()
+    for name, size, _ in listing:
+        if not is_file:
+            digest.update(f"{Path(name).relative_to(root)}\0{size}\0".encode())
+        with open(name, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+    total = sum(size for _, size, _ in listing)
+    if is_file:
+        return (("size", total), ("sha256", digest.hexdigest()))
+    return (("files", len(listing)), ("size", total), ("sha256", digest.hexdigest()))
 
 
 def write_json(path: Path, obj: Any) -> Path:

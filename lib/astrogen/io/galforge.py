@@ -13,8 +13,6 @@ Errors name the file, the key and the expectation.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -142,33 +140,6 @@ def load_population(root: Path | str, image_size: int, min_stars: int = 1000) ->
         "images": np.concatenate(images),
         "image_galaxy": np.repeat(np.arange(len(rows)), [len(i) for i in images]),
     }
-
-
-def population_fingerprint(root: Path | str) -> dict[str, int | str]:
-    """What a cache key needs of a population folder: its number of files, their total size in
-    bytes and the SHA-256 (16 hex digits) of every file's relative path, size and bytes.
-
-    The bytes are hashed once per listing (paths, sizes, modification times) in a process.
-    """
-    root = Path(root).resolve()
-    listing = tuple(
-        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    )
-    return dict(_content_digest(str(root), listing))
-
-
-@functools.lru_cache(maxsize=16)
-def _content_digest(root: str, listing: tuple) -> tuple[tuple[str, int | str], ...]:
-    digest = hashlib.sha256()
-    for name, size, _ in listing:
-        digest.update(f"{name}\0{size}\0".encode())
-        with open(Path(root) / name, "rb") as f:
-            for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                digest.update(chunk)
-    total = sum(size for _, size, _ in listing)
-    return (("files", len(listing)), ("bytes", total), ("sha256", digest.hexdigest()[:16]))
 
 
 def _mass_table(root: Path) -> dict[str, float]:

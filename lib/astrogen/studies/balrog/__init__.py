@@ -21,9 +21,6 @@ run first.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,29 +62,11 @@ MODEL_ARTIFACTS = ("cwgan_gp", "flow_nsf", "detection")  # what a catalogue file
 SIMULATOR_ARTIFACTS = ("injections", "fixed_input")  # what only the simulator builds
 
 
-def catalogue_fingerprint(path: str | Path) -> dict:
-    """Size and SHA-256 of a catalogue file's bytes: a cache key that changes with its content.
-
-    Hashed once per file version (path, size, modification time) in a process.
-    """
-    stat = Path(path).stat()
-    return dict(_fingerprint(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns))
-
-
-@functools.lru_cache(maxsize=16)
-def _fingerprint(path: str, size: int, mtime_ns: int) -> tuple:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return (("bytes", size), ("sha256", digest.hexdigest()))
-
-
 def key(cfg: Config, name: str, seed: int, **extra) -> dict:
     """The cache key of artifact ``name`` (:data:`configuration.ARTIFACTS`) under ``cfg``, ``seed``;
     a model trained on a catalogue file adds the file's content fingerprint."""
     if cfg.data.source is not None and name in MODEL_ARTIFACTS:
-        extra["source_file"] = catalogue_fingerprint(cfg.data.source)
+        extra["source_file"] = store.content_fingerprint(cfg.data.source)
     return artifact_key(cfg, name, ARTIFACTS[name], seed=seed, **extra)
 
 

@@ -8,7 +8,6 @@ builds what it needs through the same calls.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 
@@ -47,24 +46,12 @@ def source_files(data: DataConfig) -> list[Path]:
     return files
 
 
-def source_fingerprint(data: DataConfig) -> dict[str, dict]:
-    """``{file name: {"bytes", "sha256"}}`` of a real table's files (size and SHA-256 of the
-    bytes): a cache key that changes whenever they do."""
-    return {
-        path.name: {
-            "bytes": path.stat().st_size,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        }
-        for path in source_files(data)
-    }
-
-
 def key(cfg: Config, name: str, seed: int, **extra) -> dict:
     """The cache key of artifact ``name`` (:data:`configuration.ARTIFACTS`) under ``cfg``, ``seed``;
     a real table adds its content fingerprint to what reads ``data``."""
     artifact = ARTIFACTS[name]
     if cfg.data.source is not None and "data" in artifact.reads:
-        extra["source"] = source_fingerprint(cfg.data)
+        extra["source"] = {p.name: store.content_fingerprint(p) for p in source_files(cfg.data)}
     return artifact_key(cfg, name, artifact, seed=seed, **extra)
 
 

@@ -30,7 +30,7 @@ from astrogen import paths, store
 from astrogen.config import artifact_key
 from astrogen.diagnostics.c2st import c2st
 from astrogen.diagnostics.metrics import sliced_wasserstein, wasserstein_1d
-from astrogen.io.galforge import load_population, population_fingerprint
+from astrogen.io.galforge import load_population
 from astrogen.models.autoencoder import Autoencoder, fit_autoencoder
 from astrogen.models.bijectors import BoundedLogit
 from astrogen.models.flows import DensityEstimator, fit_density
@@ -113,7 +113,7 @@ def key(cfg: Config, name: str, seed: int, **extra) -> dict:
     """The cache key of artifact ``name`` (:data:`configuration.ARTIFACTS`) under ``cfg`` and
     ``seed``; a folder of real galaxies adds its content fingerprint (files, bytes, SHA-256)."""
     if is_real(cfg):
-        extra["source"] = population_fingerprint(cfg.data.source)
+        extra["source"] = store.content_fingerprint(cfg.data.source)
     return artifact_key(cfg, name, ARTIFACTS[name], seed=seed, **extra)
 
 
