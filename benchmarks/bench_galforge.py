@@ -9,7 +9,7 @@ default architecture, and from the exact mock-galaxy sampler for comparison, on 
 timed on 10⁴ stars next to it. The cost of SOSPF's Newton inversion depends on the weights, so
 ``--trained`` times the default-profile flows of notebook 53 (trained and cached by
 ``python run_all.py --only 53``; trained here if absent) on a held-out galaxy; without it,
-one-epoch flows of the same size are timed. The issue's target: 10⁶ stars of one galaxy in
+one-epoch flows of the same size are timed. The target: 10⁶ stars of one galaxy in
 ≤ 10 s on a 2-core CPU.
 """
 

@@ -57,7 +57,9 @@ class Target:
     """A bound a notebook asserts on one of its metrics, under the profiles listed.
 
     ``why`` says where the bound comes from (a paper's number, a sampling error, a physical limit);
-    a target with neither bound is *reported* only (shown in the table, never asserted).
+    a target with neither bound is *reported* only (shown in the table, never asserted). Under
+    the profiles in ``shown_in`` the bound is shown beside the value with its verdict but not
+    asserted (a target the profile's budget is known not to reach).
     """
 
     metric: str
@@ -65,6 +67,11 @@ class Target:
     upper: float | None = None
     profiles: tuple[str, ...] = ("default", "full")
     why: str = ""
+    shown_in: tuple[str, ...] = ()
+
+    def asserted_in(self, profile: str) -> bool:
+        has_bound = self.lower is not None or self.upper is not None
+        return has_bound and profile in self.profiles
 
     def passes(self, value: float) -> bool:
         ok_lower = self.lower is None or value >= self.lower
@@ -86,16 +93,17 @@ def bounds(
     upper: Mapping[str, float] | None = None,
     profiles: tuple[str, ...] = ("default", "full"),
     why: str = "",
+    shown_in: tuple[str, ...] = (),
 ) -> tuple[Target, ...]:
     """Targets from ``{metric: bound}`` maps; a metric in both becomes one two-sided target."""
     lower, upper = dict(lower or {}), dict(upper or {})
     names = list(lower) + [m for m in upper if m not in lower]
-    return tuple(Target(m, lower.get(m), upper.get(m), profiles, why) for m in names)
+    return tuple(Target(m, lower.get(m), upper.get(m), profiles, why, shown_in) for m in names)
 
 
 def targets_for(targets: Sequence[Target], profile: str) -> tuple[Target, ...]:
-    """The targets asserted (or reported) under ``profile``."""
-    return tuple(t for t in targets if profile in t.profiles)
+    """The targets asserted, shown or reported under ``profile``."""
+    return tuple(t for t in targets if profile in t.profiles or profile in t.shown_in)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,14 +129,18 @@ class Run:
             if target.metric not in record:
                 raise KeyError(f"{self.notebook}: target metric {target.metric!r} not recorded")
             value = record[target.metric]
-            asserted = target.lower is not None or target.upper is not None
+            asserted = target.asserted_in(self.profile)
+            has_bound = target.lower is not None or target.upper is not None
             ok = target.passes(value)
+            verdict = "yes" if ok else "NO"
+            if not asserted:
+                verdict = f"{verdict} (not asserted)" if has_bound else "reported"
             rows.append(
                 {
                     "metric": target.metric,
                     "value": value,
                     "target": target.describe(),
-                    "pass": ("yes" if ok else "NO") if asserted else "reported",
+                    "pass": verdict,
                 }
             )
             if asserted and not ok:

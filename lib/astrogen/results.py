@@ -159,8 +159,10 @@ def readme_rows(profile: str = "default") -> dict[tuple[str, str], str]:
         value = metrics[metric]
         found = [t for t in notebook.targets(stem, profile) if t.metric == metric]
         tgt = found[0] if found else config.Target(metric)
-        asserted = tgt.lower is not None or tgt.upper is not None
-        verdict = ("pass" if tgt.passes(value) else "**fail**") if asserted else "reported"
+        has_bound = tgt.lower is not None or tgt.upper is not None
+        verdict = ("pass" if tgt.passes(value) else "**fail**") if has_bound else "reported"
+        if has_bound and not tgt.asserted_in(profile):
+            verdict += " (not asserted)"
         wall = sum(
             float(load_metrics(profile, p.stem).get("wall_s", 0.0))
             for p in sorted(paths.NOTEBOOKS.glob(f"{stem[0]}[0-9]_*.ipynb"))

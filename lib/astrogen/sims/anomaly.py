@@ -23,7 +23,7 @@ the central 64²; the total flux on the grid is exact (the f = 0 term).
 
 Profiles as Gaussian mixtures (amplitudes a_k, variances v_k r_e², ∑ a_k = 1):
 
-* disk, n = 1: :data:`astrogen.sims.balrog.SERSIC_MIXTURES` [1], enclosed flux within 3·10⁻⁴ of
+* disk, n = 1: :data:`astrogen.sims.sersic.SERSIC_MIXTURES` [1], enclosed flux within 3·10⁻⁴ of
   the exponential's;
 * bulge, n = 4: :data:`DEV_MIXTURE`, 10 Gaussians fitted (non-negative least squares in the
   amplitudes, least squares in log v_k) to the de Vaucouleurs enclosed-flux curve on
@@ -55,7 +55,7 @@ import pandas as pd
 import torch
 from scipy.special import expit
 
-from astrogen.sims.balrog import SERSIC_MIXTURES
+from astrogen.sims.sersic import SERSIC_MIXTURES
 
 BANDS = ("g", "r", "i")
 PIXEL_SCALE = 0.396  # arcsec per pixel (SDSS)

@@ -9,6 +9,12 @@ own (``[seed, 42, suite index]``), and the same stream is reused at every severi
 (common random numbers), so severities differ only by their defect. Training sees only the
 sky's train split; checkpoint selection and the score's normalisation only its validation split;
 the held-out test split is what suites are compared with.
+
+Configuration: :mod:`astrogen.studies.anomaly.configuration` (typed sections, profiles,
+targets, artifact keys via :func:`key`). ``data.source`` ``None`` is the simulator; a folder in
+the seed's layout or two plain folders (``observed/``, ``simulated/``) replaces it, keyed by
+the folder's content. The one-class scores and the suite-level rating of notebook 45 live in
+:mod:`astrogen.studies.anomaly.scoring`.
 """
 
 from __future__ import annotations
@@ -19,14 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from astrogen import morphology, paths, store
 from astrogen.config import artifact_key
-from astrogen.notebook import Run
 from astrogen.io.anomaly import folder_fingerprint, load_images, load_rating_folder
 from astrogen.models.ganomaly import GANomaly, fit_ganomaly, fit_referee, percentile_scores
+from astrogen.notebook import Run
 from astrogen.sims.anomaly import (
     PIXEL_SCALE,
     SUITES,
@@ -105,7 +112,9 @@ def _as_set(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, pd.DataFrame]:
     return arrays["pixels"], table
 
 
-def sky(cfg: Config, seed: int, progress: bool = True) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
+def sky(
+    cfg: Config, seed: int, progress: bool = True
+) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
     """``{"train" | "val" | "test": (pixels (N, 3, 64, 64) uint8, table)}`` of the observed sky.
 
     ``cfg.data.source`` ``None`` renders (or loads the cached) simulated sky; the test table holds
@@ -289,10 +298,15 @@ def referee_table(arrays: dict[str, np.ndarray], n_boot: int, seed: int) -> pd.D
 def bootstrap_interval(
     values: np.ndarray, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(values)`` (resampling rows)."""
+    """Percentile bootstrap interval of ``statistic(values)`` (resampling rows); a statistic
+    that takes ``axis=1`` (like ``np.mean``) is evaluated on all resamples at once."""
     rng = np.random.default_rng(seed)
     values = np.asarray(values)
-    draws = [statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(n_boot)]
+    rows = rng.integers(0, len(values), (n_boot, len(values)))
+    try:
+        draws = statistic(values[rows], axis=1)
+    except TypeError:
+        draws = [statistic(values[r]) for r in rows]
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
@@ -330,15 +344,26 @@ def auroc(sky_values: np.ndarray, simulated: np.ndarray) -> float:
     return float(roc_auc_score(y, np.r_[sky_values, simulated]))
 
 
+def _aurocs(sky_values: np.ndarray, simulated: np.ndarray) -> np.ndarray:
+    """:func:`auroc` of every row pair of (B, n) sky and (B, m) simulated values (midranks)."""
+    both = np.concatenate([simulated, sky_values], 1)
+    ranks = stats.rankdata(both, axis=1)
+    m, n = simulated.shape[1], sky_values.shape[1]
+    return (ranks[:, :m].sum(1) - m * (m + 1) / 2) / (m * n)
+
+
 def auroc_interval(
     sky_values: np.ndarray, simulated: np.ndarray, n_boot: int, seed: int, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of :func:`auroc`, both samples resampled."""
     rng = np.random.default_rng(seed)
-    a, b = np.asarray(sky_values), np.asarray(simulated)
-    draws = [auroc(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))])
-             for _ in range(n_boot)]  # fmt: skip
-    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    a, b = np.asarray(sky_values, float), np.asarray(simulated, float)
+    draws = []
+    for start in range(0, n_boot, 100):  # 100 resamples at a time bound the memory
+        k = min(100, n_boot - start)
+        draws.append(_aurocs(a[rng.integers(0, len(a), (k, len(a)))],
+                             b[rng.integers(0, len(b), (k, len(b)))]))  # fmt: skip
+    lo, hi = np.quantile(np.concatenate(draws), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
@@ -354,6 +379,19 @@ def rating(
         "mean_score": float(normalised.mean()), "mean_score_lo": mean_lo, "mean_score_hi": mean_hi,
         "auroc": auroc(sky_scores, simulated), "auroc_lo": auc_lo, "auroc_hi": auc_hi,
     }  # fmt: skip
+
+
+def spearman(severity: np.ndarray, values: np.ndarray) -> float:
+    r"""Spearman ρ of ``values`` against ``severity``, exact for untied ranks: 1 − 6Σd²/(n(n² − 1))
+    (so one swap among five severities is 0.9, not 0.8999…); with ties, scipy's midrank ρ;
+    0 when ``values`` are constant."""
+    x, y = stats.rankdata(severity), stats.rankdata(values)
+    n = len(x)
+    if np.ptp(y) == 0:
+        return 0.0
+    if len(np.unique(x)) == n and len(np.unique(y)) == n:
+        return float(1 - 6 * np.sum((x - y) ** 2) / (n * (n**2 - 1)))
+    return float(stats.spearmanr(severity, values).statistic)
 
 
 def two_sided_auroc(sky_values: np.ndarray, simulated: np.ndarray) -> float:

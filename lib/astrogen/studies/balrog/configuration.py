@@ -159,29 +159,29 @@ _DEPTHS = bounds(
     profiles=ALL,
     why="the footprint spans the specified depths (DES-wide-like) within 0.05 mag",
 )
-# The issue's targets for the seed's emulator (the cWGAN-GP); the flow peer is reported only.
+# The seed's emulator (the cWGAN-GP) must match the injections; the flow peer is reported only.
 _EMULATOR = (
     *bounds(
         upper={f"w1_ratio_gan_{b}": 3.0 for b in BANDS},
-        why="the issue: per-band W1 within 3× the noise floor of two injection halves",
+        why="per-band W1 within 3× the noise floor of two injection halves",
     ),
     *bounds(
         upper={f"w1_ratio_bin_max_gan_{b}": 5.0 for b in BANDS},
-        why="the issue: W1 within 5× the floor in every populated condition bin",
+        why="W1 within 5× the floor in every populated condition bin",
     ),
     *bounds(
         upper={"c2st_auc_gan": 0.56},
-        why="the issue: a classifier barely tells emulated from injected joint observables",
+        why="a classifier barely tells emulated from injected joint observables",
     ),
     *bounds(
         upper={"detection_ece": 0.02},
-        why="the issue: detection probabilities calibrated to 2 %",
+        why="detection probabilities calibrated to 2 %",
     ),
 )
 _FIXED_SPREAD = bounds(
     lower={f"fixed_spread_ratio_gan_{b}": 0.8 for b in BANDS},
     upper={f"fixed_spread_ratio_gan_{b}": 1.2 for b in BANDS},
-    why="the issue: the spread at fixed input within 20 % of the repeat injections'",
+    why="the spread at fixed input within 20 % of the repeat injections'",
 )
 _FLOW_PEER = (
     Target("c2st_auc_flow", why="the flow peer, reported"),
