@@ -165,6 +165,24 @@ PROFILES = {
     },
 }
 
+# Fields read only while scoring, rating or plotting: they change metrics, never an artifact
+# (the suite-level classifiers of rate_simulation are retrained on every run, not cached).
+EVALUATION_ONLY = (
+    "rating.n_boot",
+    "rating.n_tsne",
+    "referee.n_boot",
+    "scores.default",
+    "scores.k_neighbours",
+    "scores.n_dev",
+    "two_sample.batch_size",
+    "two_sample.epochs",
+    "two_sample.hidden",
+    "two_sample.layers",
+    "two_sample.level",
+    "two_sample.lr",
+    "two_sample.patience",
+    "two_sample.test_fraction",
+)
 _SKY = ("data.n_train", "data.n_val", "data.n_test")
 # Cached artifacts and what they are built from; bump a version when its builder changes.
 # A folder's content fingerprint joins the key as an extra (``source=...``).
