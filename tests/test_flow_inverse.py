@@ -24,7 +24,13 @@ def _perturbed(family: str, features: int, context: int, seed: int = 0, **kw) ->
     return flow
 
 
-CASES = [("sospf", {}), ("maf", {}), ("nsf", {}), ("galacticflow", {}), ("maf", {"activation": "elu"})]
+CASES = [
+    ("sospf", {}),
+    ("maf", {}),
+    ("nsf", {}),
+    ("galacticflow", {}),
+    ("maf", {"activation": "elu"}),
+]
 
 
 @pytest.mark.parametrize(("family", "options"), CASES, ids=lambda c: str(c))
@@ -35,7 +41,9 @@ def test_flow_inverse_matches_zuko(family, options, context_kind):
     c = {"none": None, "shared": torch.randn(3), "single_row": torch.randn(1, 3),
          "per_row": torch.randn(400, 3)}[context_kind]  # fmt: skip
     autoregressive = [t for t in flow.transform.transforms if isinstance(t, zuko.flows.MaskedAutoregressiveTransform)]  # fmt: skip
-    assert sum(isinstance(s, IncrementalInverse) for s in inverse_steps(flow)) == len(autoregressive)
+    assert sum(isinstance(s, IncrementalInverse) for s in inverse_steps(flow)) == len(
+        autoregressive
+    )
     dist = flow(c)
     z = torch.randn(400, features)
     with torch.no_grad():

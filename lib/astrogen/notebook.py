@@ -7,7 +7,8 @@ A notebook's ``parameters`` cell (papermill's, plain JSON types) holds only::
     overrides = {}  # dotted configuration fields, e.g. {"flow.epochs": 5}
 
 and its first code cell calls ``run = begin(NOTEBOOK, profile, seed, overrides)``, which resolves
-the study's typed configuration (``run.cfg``). Its last cells call ``run.finish(metrics)``, which
+the study's typed configuration (``run.cfg``). With ``data.source`` set (the user's own data),
+the run records as ``<notebook><OWN_DATA_SUFFIX>`` and asserts that entry's targets. Its last cells call ``run.finish(metrics)``, which
 records the metrics with their provenance, shows target / value / pass for every target of the
 profile and asserts them, and ``run.conclude(text)``, which states the conclusion in numbers taken
 from the metrics.
@@ -179,6 +180,9 @@ def begin(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise config.ConfigError(f"seed (type int): expected a non-negative integer, got {seed!r}")
     cfg = resolve(notebook, profile, overrides)
+    if getattr(getattr(cfg, "data", None), "source", None) is not None:
+        # the user's own data: metrics and targets of their own (no simulator truth to assert)
+        notebook += configuration(study_of(notebook)).OWN_DATA_SUFFIX
     device = "cuda" if profile == "full" and torch.cuda.is_available() else "cpu"
     use_style()
     return Run(notebook, profile, seed, cfg, device, dict(overrides or {}))

@@ -170,7 +170,9 @@ class DensityEstimator(nn.Module):
         context = self._context(context)
         z = self.flow(context).base.rsample((n,))
         if context is not None and context.dim() > 1:
-            context = context.expand(z.shape[:-1] + context.shape[-1:]).reshape(-1, context.shape[-1])
+            context = context.expand(z.shape[:-1] + context.shape[-1:]).reshape(
+                -1, context.shape[-1]
+            )
         x = flow_inverse(self.flow, z.reshape(-1, z.shape[-1]), context).reshape(z.shape)
         return self.bijector.inverse(x.double())
 

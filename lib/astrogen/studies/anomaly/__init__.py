@@ -33,7 +33,6 @@ from astrogen import morphology, paths, store
 from astrogen.config import artifact_key
 from astrogen.io.anomaly import folder_fingerprint, load_images, load_rating_folder
 from astrogen.models.ganomaly import GANomaly, fit_ganomaly, fit_referee, percentile_scores
-from astrogen.notebook import Run
 from astrogen.sims.anomaly import (
     PIXEL_SCALE,
     SUITES,
@@ -59,15 +58,6 @@ def key(cfg: Config, name: str, seed: int, **extra) -> dict:
     if cfg.data.source is not None and name in ("sky", "ganomaly", "feature_flow", "embedding"):
         extra["source"] = folder_fingerprint(cfg.data.source)
     return artifact_key(cfg, name, ARTIFACTS[name], seed=seed, **extra)
-
-
-def for_source(run: Run) -> Run:
-    """``run`` itself for the simulated sky; for a folder source (``data.source``) the same run
-    recording its metrics under ``<notebook>_folder``, which asserts none of the simulator's
-    targets (they measure ground truth a folder does not have)."""
-    if run.cfg.data.source is None:
-        return run
-    return dataclasses.replace(run, notebook=f"{run.notebook}_folder")
 
 
 def to_pixels(images: np.ndarray) -> np.ndarray:

@@ -120,6 +120,10 @@ class Config:
     two_sample: TwoSampleConfig = TwoSampleConfig()
 
 
+# With data.source set, a folder of images has no ground truth: its runs record under <notebook>_folder, whose targets
+# assert only what needs no ground truth (see TARGETS).
+OWN_DATA_SUFFIX = "_folder"
+
 PROFILES = {
     "smoke": {
         "data.n_train": 512,

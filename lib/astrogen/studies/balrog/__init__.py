@@ -20,9 +20,6 @@ run first.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 import torch
@@ -47,9 +44,6 @@ from astrogen.sims.balrog import (
     sample_deep_catalogue,
 )  # fmt: skip
 from astrogen.studies.balrog.configuration import ARTIFACTS, Config, DataConfig
-
-if TYPE_CHECKING:
-    from astrogen.notebook import Run
 
 STUDY = "balrog"
 SOFTENING_MAG = 26.5
@@ -77,15 +71,6 @@ def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
     if cfg.data.source is None:
         names = (*SIMULATOR_ARTIFACTS, *MODEL_ARTIFACTS)
     return {name: key(cfg, name, seed) for name in names}
-
-
-def for_source(run: Run) -> Run:
-    """``run`` itself for the simulator; for a catalogue file (``data.source``) the same run
-    recording its metrics under ``<notebook>_catalogue``, whose targets leave out what needs the
-    simulator (repeat injections at fixed input)."""
-    if run.cfg.data.source is None:
-        return run
-    return dataclasses.replace(run, notebook=f"{run.notebook}_catalogue")
 
 
 def asinh_mag(flux: np.ndarray) -> np.ndarray:

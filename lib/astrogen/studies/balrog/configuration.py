@@ -107,6 +107,10 @@ class Config:
     evaluation: EvaluationConfig = EvaluationConfig()
 
 
+# With data.source set, a catalogue has no simulator behind it: its runs record under <notebook>_catalogue, whose targets
+# assert only what needs no ground truth (see TARGETS).
+OWN_DATA_SUFFIX = "_catalogue"
+
 PROFILES = {
     "smoke": {
         "data.n_injections": 8_000,
@@ -217,7 +221,7 @@ TARGETS: dict[str, tuple[Target, ...]] = {
         *_FLOW_PEER,
     ),
     # A real catalogue has no simulator for repeat injections at fixed input (nor an injection
-    # speed): its runs record under <notebook>_catalogue (study.for_source) and assert the rest.
+    # speed): its runs record under <notebook>_catalogue (OWN_DATA_SUFFIX) and assert the rest.
     "33_balrog_evaluation_catalogue": (
         *_EMULATOR,
         *bounds(upper={"detection_ece": 0.5}, profiles=("smoke",), why="sane numbers only"),

@@ -7,7 +7,6 @@ builds what it needs through the same calls.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from astrogen.io.clusters import load_cluster_tables, load_embeddings
 from astrogen.models.autoencoder import Autoencoder, fit_autoencoder
 from astrogen.models.inn import PosteriorEstimator, fit_posterior
 from astrogen.models.regression import MLPEnsemble, fit_mlp_ensemble
-from astrogen.notebook import Run
 from astrogen.sims.clusters import BOUNDS, OBSERVABLES, TARGETS, ClusterSimulator, render_maps
 from astrogen.studies.clusters.configuration import ARTIFACTS, Config, DataConfig
 
@@ -53,15 +51,6 @@ def key(cfg: Config, name: str, seed: int, **extra) -> dict:
     if cfg.data.source is not None and "data" in artifact.reads:
         extra["source"] = {p.name: store.content_fingerprint(p) for p in source_files(cfg.data)}
     return artifact_key(cfg, name, artifact, seed=seed, **extra)
-
-
-def for_source(run: Run) -> Run:
-    """``run`` itself on simulated clusters; for a real table (``data.source``) the same run
-    recording its metrics under ``<notebook>_real``, which asserts none of the simulator's
-    targets (they need exact posteriors a real table does not have)."""
-    if run.cfg.data.source is None:
-        return run
-    return dataclasses.replace(run, notebook=f"{run.notebook}_real")
 
 
 def target_names(cfg: Config) -> list[str]:

@@ -14,11 +14,9 @@ Every step is cached in the store under a key built from the typed configuration
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -48,9 +46,6 @@ from astrogen.sims.galforge import (
     sample_stars,
 )  # fmt: skip
 from astrogen.studies.galforge.configuration import ARTIFACTS, FAMILIES, Config
-
-if TYPE_CHECKING:
-    from astrogen.notebook import Run
 
 STUDY = "galforge"
 # Z in (0, 1) and age in (0, T_MAX) are mapped to the real line before the flow, so no sample can
@@ -120,14 +115,6 @@ def key(cfg: Config, name: str, seed: int, **extra) -> dict:
 def is_real(cfg: Config) -> bool:
     """True when ``cfg.data.source`` names a folder of real galaxies."""
     return cfg.data.source is not None
-
-
-def for_source(run: Run) -> Run:
-    """``run`` itself for the simulator; for a folder of real galaxies the same run recording its
-    metrics under ``<notebook>_folder``, whose targets assert only what needs no ground truth."""
-    if not is_real(run.cfg):
-        return run
-    return dataclasses.replace(run, notebook=f"{run.notebook}_folder")
 
 
 def dataset(cfg: Config, seed: int, progress: bool = True) -> dict:
