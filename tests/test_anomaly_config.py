@@ -1,9 +1,8 @@
 """Study 4's configuration: profiles resolve, each field changes exactly the keys of the
 artifacts that read it, a folder's bytes are in the keys, bad overrides name the field."""
 
-import typing
-
 import pytest
+from field_values import another_value
 
 from astrogen import config, store
 from astrogen.studies import anomaly as study
@@ -11,19 +10,6 @@ from astrogen.studies.anomaly import configuration
 
 CFG = configuration.Config
 FIELDS = [(n, s) for n, s in config.field_specs(CFG).items() if n != "data.source"]
-
-
-def changed(value, hint):
-    """A different valid value of a field."""
-    if typing.get_origin(hint) is typing.Literal:
-        return next(c for c in typing.get_args(hint) if c != value)
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + 1
-    if isinstance(value, float):
-        return min(value * 1.5, 0.99) if value < 1 else value * 1.5
-    raise TypeError(hint)
 
 
 def keys(cfg):
@@ -49,9 +35,9 @@ def test_every_profile_resolves_and_every_target_says_why(profile):
 
 @pytest.mark.parametrize(("name", "spec"), FIELDS, ids=[n for n, _ in FIELDS])
 def test_each_field_changes_exactly_the_keys_of_the_artifacts_that_read_it(name, spec):
-    hint, _ = spec
+    hint, field = spec
     base_cfg = config.resolve(CFG, "smoke", configuration.PROFILES)
-    value = changed(config.flatten(base_cfg)[name], hint)
+    value = another_value(config.flatten(base_cfg)[name], hint, field)
     new_cfg = config.resolve(CFG, "smoke", configuration.PROFILES, {name: value})
     base, new = keys(base_cfg), keys(new_cfg)
     moved = {k for k in base if base[k] != new[k]}

@@ -1,9 +1,9 @@
 """Study-3 configuration: every profile resolves, each field keys the artifacts that read it."""
 
 import dataclasses
-import typing
 
 import pytest
+from field_values import another_value
 
 from astrogen import config
 from astrogen.config import ConfigError
@@ -29,18 +29,7 @@ def _changed(name: str, value, hint, tmp_path):
         return str(path)
     if name == "data.columns":
         return {"deep_id_column": "ID", "position_columns": ["RA", "DEC"]}
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        return next(v for v in typing.get_args(hint) if v != value)
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + 1
-    if isinstance(value, float):
-        return min(value * 1.5, (1 + value) / 2) if value < 1 else value * 1.5
-    if isinstance(value, tuple):
-        return tuple(v * 0.99 for v in value)
-    raise AssertionError(f"no rule to change {name} = {value!r}")
+    return another_value(value, hint, config.field_specs(Config)[name][1])
 
 
 def _reads(artifact: config.Artifact, name: str) -> bool:

@@ -6,6 +6,7 @@ import typing
 
 import numpy as np
 import pytest
+from field_values import another_value
 
 from astrogen import config, notebook
 from astrogen.studies import clusters as study
@@ -33,17 +34,7 @@ def changed(name, value, hint, tmp_path):
         if name == "data.source":
             return str(_table(tmp_path / "table"))
         return ("lx",) if typing.get_origin(option) is tuple else "x.npy"
-    if typing.get_origin(hint) is typing.Literal:
-        return next(c for c in typing.get_args(hint) if c != value)
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + 1
-    if isinstance(value, float):
-        return value * 1.5
-    if isinstance(value, tuple):
-        return (*value, "extra")
-    raise TypeError(f"{name}: no rule to change a {hint}")
+    return another_value(value, hint, config.field_specs(CFG)[name][1])
 
 
 def _reads(artifact, name):

@@ -1,9 +1,8 @@
 """Study 5's configuration: profiles resolve, each field rebuilds exactly what reads it, and bad
 overrides are errors that name the field."""
 
-import typing
-
 import pytest
+from field_values import another_value
 
 from astrogen import config
 from astrogen.config import ConfigError
@@ -26,19 +25,7 @@ def changed(name: str, value, hint, population):
     """A different valid value of a field."""
     if name == "data.source":
         return str(population) if value is None else None
-    if typing.get_origin(hint) is typing.Literal:
-        return next(c for c in typing.get_args(hint) if c != value)
-    if value is None:  # an optional number left to its rule: give it one
-        return 7
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + 1
-    if isinstance(value, float):
-        return value * 1.5
-    if isinstance(value, tuple):
-        return (*value, value[-1] * 3)
-    raise TypeError(f"{name}: no rule to change a {hint}")
+    return another_value(value, hint, config.field_specs(Config)[name][1])
 
 
 def smoke(**overrides):

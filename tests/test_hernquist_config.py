@@ -1,26 +1,13 @@
 """Study 1's configuration: profiles resolve, and each field rebuilds exactly what reads it."""
 
 import dataclasses
-import typing
 
 import pytest
+from field_values import another_value
 
 from astrogen import config, store
 from astrogen.studies import hernquist as study
 from astrogen.studies.hernquist import configuration
-
-
-def changed(value, hint):
-    """A different valid value of a field."""
-    if typing.get_origin(hint) is typing.Literal:
-        return next(c for c in typing.get_args(hint) if c != value)
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + 1
-    if isinstance(value, float):
-        return value * 1.5
-    raise TypeError(hint)
 
 
 @pytest.mark.parametrize("profile", config.PROFILES)
@@ -41,9 +28,9 @@ def _fields():
 
 @pytest.mark.parametrize(("name", "spec"), _fields(), ids=[n for n, _ in _fields()])
 def test_each_field_changes_the_keys_of_the_artifacts_that_read_it(name, spec):
-    hint, _ = spec
+    hint, field = spec
     base_cfg = config.resolve(configuration.Config, "smoke", configuration.PROFILES)
-    value = changed(config.flatten(base_cfg)[name], hint)
+    value = another_value(config.flatten(base_cfg)[name], hint, field)
     new_cfg = config.resolve(configuration.Config, "smoke", configuration.PROFILES, {name: value})
     base, new = keys(base_cfg), keys(new_cfg)
     moved = {k for k in base if base[k] != new.get(k)}
