@@ -30,6 +30,8 @@ def run_notebook(
     """Execute ``nb`` into ``out_dir``; return (ok, seconds, error description)."""
     import papermill as pm
 
+    from astrogen.kernels import IPCKernelManager
+
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / nb.name
     partial = out.with_name(f".{nb.stem}.partial.ipynb")
@@ -40,6 +42,7 @@ def run_notebook(
             str(partial),
             parameters={"profile": profile, **parameters},
             kernel_name="python3",
+            kernel_manager_class=IPCKernelManager,  # no unencrypted TCP on localhost
             cwd=str(nb.parent),
             progress_bar=False,
             execution_timeout=timeout,
