@@ -34,18 +34,44 @@ LAYOUT = {
 }
 
 
+SEED_LAYOUT = (
+    "<root>/train/0.normal/*.png, <root>/test/0.normal/*.png, <root>/test/1.abnormal/*.png"
+)
+PLAIN_LAYOUT = "<root>/observed/*.png and <root>/simulated/*.png"
+
+
 class ImageFolderError(ValueError):
     """A cutout folder is missing, empty, or holds an image the loader cannot accept."""
 
 
-def load_images(folder: Path | str, size: int = 64) -> tuple[np.ndarray, list[str]]:
-    """Every PNG/JPEG in ``folder`` (sorted by name): ((N, 3, size, size) float32, file names)."""
+def image_size(path: Path | str) -> tuple[int, int]:
+    """(width, height) of one PNG/JPEG, or an :class:`ImageFolderError` naming the file."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageFolderError(f"{path}: not a readable PNG/JPEG image ({err})") from err
+
+
+def load_images(
+    folder: Path | str, size: int = 64, *, layout: str | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Every PNG/JPEG in ``folder`` (sorted by name): ((N, 3, size, size) float32, file names).
+
+    ``layout`` (text) is added to the error for a missing or empty folder, to say where the
+    images were expected."""
     folder = Path(folder)
+    where = f"; expected the layout {layout}" if layout else ""
     if not folder.is_dir():
-        raise ImageFolderError(f"{folder}: no such directory")
+        raise ImageFolderError(f"{folder}: no such directory{where}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS)
     if not files:
-        raise ImageFolderError(f"{folder}: no images (expected files ending in {EXTENSIONS})")
+        others = sorted(p.name for p in folder.iterdir())[:3]
+        found = f"; found only {others}" if others else "; the folder is empty"
+        raise ImageFolderError(
+            f"{folder}: no images (expected files ending in {EXTENSIONS}){found}{where}"
+        )
     out = np.empty((len(files), 3, size, size), np.float32)
     for i, path in enumerate(files):
         try:
@@ -53,7 +79,7 @@ def load_images(folder: Path | str, size: int = 64) -> tuple[np.ndarray, list[st
                 image.load()
                 mode, shape = image.mode, image.size
                 pixels = np.asarray(image)
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
             raise ImageFolderError(f"{path}: not a readable PNG/JPEG image ({err})") from err
         if mode != "RGB":
             raise ImageFolderError(f"{path}: image mode {mode!r}; expected 'RGB' (3 colour bands)")
@@ -78,7 +104,7 @@ def load_image_folder(root: Path | str, size: int = 64) -> dict[str, np.ndarray]
             p.suffix.lower() in EXTENSIONS for p in folder.iterdir()
         )
         if key == "train" or has_images:
-            images, names = load_images(folder, size)
+            images, names = load_images(folder, size, layout=SEED_LAYOUT)
         else:
             images, names = np.empty((0, 3, size, size), np.float32), []
         out[key], out[f"{key}_names"] = images, np.array(names)
@@ -92,7 +118,7 @@ def load_two_folders(
     ((N, 3, size, size) float32 in [0, 1]) and ``<key>_names``; both must hold images."""
     out: dict[str, np.ndarray] = {}
     for key, folder in (("observed", observed), ("simulated", simulated)):
-        images, names = load_images(folder, size)
+        images, names = load_images(folder, size, layout=PLAIN_LAYOUT)
         out[key], out[f"{key}_names"] = images, np.array(names)
     return out
 

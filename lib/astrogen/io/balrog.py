@@ -23,25 +23,53 @@ class BalrogCatalogueError(ValueError):
     """A Balrog catalogue lacks a column or holds values the loader cannot accept."""
 
 
+# Magnitudes handed over as fluxes: every value in this range (and none brighter), which for
+# linear fluxes would be an implausibly narrow catalogue, is what AB magnitudes look like.
+MAGNITUDE_LIKE = (10.0, 35.0)
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path)
-    if name.endswith((".parquet", ".pq")):
+        kind, read = "CSV", pd.read_csv
+    elif name.endswith((".parquet", ".pq")):
         if not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
             raise BalrogCatalogueError(
                 f"{path}: reading Parquet needs pyarrow (pip install pyarrow)"
             )
-        return pd.read_parquet(path)
-    if name.endswith((".fits", ".fit", ".fits.gz")):
+        kind, read = "Parquet", pd.read_parquet
+    elif name.endswith((".fits", ".fit", ".fits.gz")):
         if importlib.util.find_spec("astropy") is None:
             raise BalrogCatalogueError(f"{path}: reading FITS needs astropy (pip install astropy)")
         from astropy.table import Table
 
-        return Table.read(path).to_pandas()
-    raise BalrogCatalogueError(
-        f"{path}: unknown format; expected .csv, .csv.gz, .parquet, .pq, .fits or .fits.gz"
-    )
+        kind, read = "FITS", lambda p: Table.read(p, format="fits").to_pandas()
+    else:
+        raise BalrogCatalogueError(
+            f"{path}: unknown format; expected .csv, .csv.gz, .parquet, .pq, .fits or .fits.gz"
+        )
+    if path.stat().st_size == 0:
+        raise BalrogCatalogueError(f"{path}: empty file (0 bytes); expected a {kind} catalogue")
+    try:
+        return read(path)
+    except Exception as err:  # each reader has its own errors (ArrowInvalid, OSError, ...)
+        lines = str(err).strip().splitlines()
+        raise BalrogCatalogueError(
+            f"{path}: not a readable {kind} catalogue ({type(err).__name__}: "
+            f"{lines[0] if lines else ''}); the file may be truncated or in another format"
+        ) from err
+
+
+def _not_magnitudes(values: np.ndarray, column: str, path: Path, what: str) -> None:
+    """Refuse a flux column whose values all look like magnitudes."""
+    finite = values[np.isfinite(values)]
+    lo, hi = MAGNITUDE_LIKE
+    if len(finite) and finite.min() >= lo and finite.max() <= hi:
+        raise BalrogCatalogueError(
+            f"{path}: column {column!r} ({what}) holds only values in [{finite.min():.3g}, "
+            f"{finite.max():.3g}], which look like magnitudes; expected linear fluxes "
+            f"(magnitude = zero_point − 2.5 log10 flux) — convert them or pass the flux column"
+        )
 
 
 def _numeric(frame: pd.DataFrame, column: str, path: Path, what: str) -> np.ndarray:
@@ -98,15 +126,17 @@ def load_balrog_catalogue(
         position_columns: (ra, dec) columns in degrees (optional).
 
     Returns:
-        ``deep_id``, ``injection_id`` (row number), [``ra``, ``dec``], per band ``true_mag_b``,
+        ``deep_id`` (as the file holds it: any type, any size; map it to a dense range with
+        ``np.unique(..., return_inverse=True)``), ``injection_id`` (row number), [``ra``, ``dec``], per band ``true_mag_b``,
         ``obs_mag_b``, ``obs_flux_b`` [, ``obs_flux_err_b``], the conditions, ``detected``.
         Observed values are NaN where the injection was not detected, whatever the file holds
         there (often a sentinel); ``obs_mag_b`` is NaN also where the observed flux is ≤ 0.
 
     Raises:
-        BalrogCatalogueError: unreadable format, missing column, NaN or non-numeric truth or
-            conditions, non-positive true flux, non-finite observed flux of a detected row,
-            a flag that is not boolean/0-1, or mismatched bands.
+        BalrogCatalogueError: unreadable, empty or corrupt file, no rows, missing column, NaN or
+            non-numeric truth or conditions, non-positive true flux, a sky σ or PSF FWHM ≤ 0,
+            flux columns that hold magnitudes, non-finite observed flux of a detected row, a
+            flag that is not boolean/0-1, empty deep ids, or mismatched bands.
     """
     path = Path(path)
     if not path.exists():
@@ -138,9 +168,13 @@ def load_balrog_catalogue(
             f"{path}: missing column(s) {missing}; the file has {list(frame.columns)}"
         )
 
+    if len(frame) == 0:
+        raise BalrogCatalogueError(
+            f"{path}: no rows (columns {list(frame.columns)}); expected one row per injection"
+        )
     detected = _flag(frame, detected_column, path)
     out = {
-        "deep_id": frame[deep_id_column].to_numpy() if deep_id_column else np.arange(len(frame)),
+        "deep_id": _deep_ids(frame, deep_id_column, path),
         "injection_id": np.arange(len(frame)),
     }
     if position_columns:
@@ -154,6 +188,7 @@ def load_balrog_catalogue(
                 f"{path}: column {column!r} (true {band} flux) has {int((flux <= 0).sum())} "
                 f"non-positive value(s) (first rows {rows}); expected fluxes > 0"
             )
+        _not_magnitudes(flux, column, path, f"true {band} flux")
         out[f"true_mag_{band}"] = flux_to_mag(flux, zero_point)
         observed = {"obs_flux": obs_flux_columns[band]}
         if err_columns:
@@ -169,9 +204,40 @@ def load_balrog_catalogue(
                 )
             values = np.where(detected, values, np.nan)
             if name == "obs_flux":
+                _not_magnitudes(values, col, path, f"observed {band} flux")
                 out[f"obs_mag_{band}"] = flux_to_mag(values, zero_point)
             out[f"{name}_{band}"] = values
     for name, column in condition_columns.items():
-        out[name] = _numeric(frame, column, path, f"condition {name}")
+        values = _numeric(frame, column, path, f"condition {name}")
+        if name.startswith(POSITIVE_CONDITIONS) and (values <= 0).any():
+            rows = np.flatnonzero(values <= 0)[:5].tolist()
+            raise BalrogCatalogueError(
+                f"{path}: column {column!r} (condition {name}) has {int((values <= 0).sum())} "
+                f"zero or negative value(s) (first rows {rows}); expected {name.split('_')[0]} "
+                f"{'σ' if name.startswith('sky_sigma') else 'FWHM'} > 0"
+            )
+        out[name] = values
     out["detected"] = detected
     return pd.DataFrame(out)
+
+
+# conditions that are widths: a sky noise σ or a PSF FWHM of zero or below is not a measurement
+POSITIVE_CONDITIONS = ("sky_sigma", "psf_fwhm")
+
+
+def _deep_ids(frame: pd.DataFrame, column: str | None, path: Path) -> np.ndarray:
+    """The deep-field ids as the file holds them (any type, any size: never cast to int);
+    without a column every row is its own galaxy."""
+    if column is None:
+        return np.arange(len(frame))
+    ids = frame[column]
+    empty = ids.isna()
+    if empty.any():
+        raise BalrogCatalogueError(
+            f"{path}: column {column!r} (deep id) has {int(empty.sum())} empty value(s) (first "
+            f"rows {np.flatnonzero(empty.to_numpy())[:5].tolist()}); expected an id in every row"
+        )
+    values = ids.to_numpy()
+    if values.dtype == object:  # FITS strings arrive as bytes
+        values = np.array([v.decode() if isinstance(v, bytes) else v for v in values], object)
+    return values
