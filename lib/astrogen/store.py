@@ -440,7 +440,9 @@ def _verified(path: Path) -> dict | None:
         _discard(path, f"unreadable ({type(err).__name__}: {err})")
         return None
     if recorded is None:
-        return _adopt_legacy(path, record, actual)
+        # a sidecar without a checksum cannot vouch for its file: rebuild rather than trust it
+        _discard(path, f"sidecar {side.name} records no checksum, so the file cannot be verified")
+        return None
     if not isinstance(recorded, dict) or not {"size", "sha256"} <= recorded.keys():
         _discard(path, f"sidecar {side.name} has a malformed checksum {recorded!r}")
         return None
@@ -458,33 +460,6 @@ def _verified(path: Path) -> dict | None:
             "its sidecar records (the file was altered)",
         )
         return None
-    return record
-
-
-def _adopt_legacy(path: Path, record: dict, actual: dict) -> dict | None:
-    """An artifact whose sidecar predates checksums: kept, with its checksum recorded, if the
-    whole file reads back; otherwise discarded. Either way it is reported."""
-    try:
-        if path.suffix == ".npz":
-            load_npz(path)
-        elif path.suffix == ".pt":
-            torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            raise ValueError(f"no reader for {path.suffix!r} files")
-    except Exception as err:
-        _discard(path, f"unreadable ({type(err).__name__}: {err}) and its sidecar has no checksum")
-        return None
-    record = {**record, "checksum": actual}
-    side = sidecar_path(path)
-    built = side.stat().st_mtime
-    write_json(side, record)
-    os.utime(side, (built, built))  # keeps its age for ``--force``
-    warnings.warn(
-        f"{path}: its sidecar predates checksums; the file reads back, so its checksum was "
-        "recorded and it is reused",
-        CorruptArtifactWarning,
-        stacklevel=4,
-    )
     return record
 
 
