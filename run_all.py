@@ -34,10 +34,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import functools
 import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -222,6 +226,8 @@ def workflow_config(
         "runs": str(runs),
         "metrics": str(paths.metrics_dir(profile)),
         "config_file": str(runs / "workflow.json"),
+        # local jobs stop when this process is gone (see workflow/job.py)
+        "driver": {"pid": os.getpid(), "host": socket.gethostname()},
         "notebooks": [
             {"stem": nb.stem, "path": str(nb), "parameters": given[nb]} for nb in notebooks
         ],
@@ -271,6 +277,36 @@ def print_graph(jobs: list[Job], profile: str) -> None:
         print(f"  {job.label:<42s} after: {after:<44s} [{asks}]")
 
 
+#: Seconds an interrupted run gives Snakemake to stop its jobs before it is killed.
+INTERRUPT_GRACE_S = 60
+
+
+class Interrupted(Exception):
+    """The run was interrupted (Ctrl-C, SIGINT); ``records`` are the jobs that finished."""
+
+    def __init__(self, records: dict[Job, dict]):
+        super().__init__("interrupted")
+        self.records = records
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _stop_with_driver(driver: int) -> None:
+    """In the Snakemake child, before it starts: have the kernel send it SIGINT when this driver
+    dies, however it dies (even SIGKILL), so it ends rather than going on without a driver."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGINT))
+    if os.getppid() != driver:  # the driver died before the call above
+        os.kill(os.getpid(), signal.SIGINT)
+
+
 def execute(cmd: list[str], jobs: list[Job], runs: Path) -> tuple[dict[Job, dict], int]:
     """Run Snakemake; print one line per finished notebook as its record appears.
 
@@ -300,15 +336,29 @@ def execute(cmd: list[str], jobs: list[Job], runs: Path) -> tuple[dict[Job, dict
                 print(f"\n{job.label} failed: {rec['error']}\n", flush=True)
 
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,  # its own process group: the jobs' shells join it
+            preexec_fn=functools.partial(_stop_with_driver, os.getpid()),
+        )
         try:
             while proc.poll() is None:
                 collect()
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            proc.terminate()
-            proc.wait()
-            raise
+            # Ctrl-C to Snakemake and its local jobs, as a terminal sends it to its foreground
+            # group: the jobs shut their kernels down, Snakemake (SLURM: cancels its jobs) ends.
+            _signal_group(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=INTERRUPT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+            collect()
+            raise Interrupted(records) from None
     collect()
     if proc.returncode != 0 and not any(not r["ok"] for r in records.values()):
         tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
@@ -421,7 +471,17 @@ def main(argv: list[str] | None = None) -> int:
     where = "SLURM" if args.executor == "slurm" else f"{args.cores} cores"
     print(f"run_all [{args.profile}]: {len(jobs)} jobs on {where}", flush=True)
     start = time.perf_counter()
-    records, rc = execute(cmd, jobs, runs)
+    try:
+        records, rc = execute(cmd, jobs, runs)
+    except Interrupted as stop:
+        done = ", ".join(job.label for job, rec in stop.records.items() if rec["ok"]) or "none"
+        print(
+            f"\ninterrupted after {time.perf_counter() - start:.0f} s; notebooks finished: {done}."
+            "\nNothing was written over an earlier result; rerun the same command to go on from"
+            " the cached artifacts.",
+            flush=True,
+        )
+        return 130
     total = time.perf_counter() - start
     failures = [(job, rec) for job, rec in records.items() if not rec["ok"]]
     if seeds is None:

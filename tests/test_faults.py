@@ -444,7 +444,8 @@ def test_garbled_metrics_file_is_reported_and_the_table_still_written(tmp_path, 
 # --- notebook kernels ---------------------------------------------------------------------------
 
 
-def test_notebook_kernel_runs_over_ipc_and_leaves_no_socket_files(tmp_path):
+def test_notebook_kernel_runs_over_ipc_and_leaves_no_socket_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))  # this test's kernels only
     import nbformat
     import papermill as pm
     from jupyter_core.paths import jupyter_runtime_dir
@@ -465,4 +466,24 @@ def test_notebook_kernel_runs_over_ipc_and_leaves_no_socket_files(tmp_path):
     )  # fmt: skip
     assert nbformat.read(executed, 4).cells[0].outputs[0]["text"] == "ipc\n"
     assert not list(Path(jupyter_runtime_dir()).glob(f"{PREFIX}*"))  # sockets removed
-    assert names(tmp_path) == ["in.ipynb", "out.ipynb"]
+    assert names(tmp_path) == ["in.ipynb", "out.ipynb", "runtime"]
+
+
+def test_nbval_kernels_run_over_ipc_and_leave_no_socket_files(tmp_path, monkeypatch):
+    """The notebooks under ``pytest --nbval-lax`` run in kernels that conftest.py puts on IPC."""
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    from jupyter_core.paths import jupyter_runtime_dir
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, RunningKernel
+
+    from astrogen.kernels import PREFIX
+
+    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
+    try:
+        assert kernel.km.transport == "ipc"
+        assert Path(kernel.km.ip).name.startswith(PREFIX)
+        assert list(Path(jupyter_runtime_dir()).glob(f"{Path(kernel.km.ip).name}-*"))
+        kernel.restart()  # nbval restarts kernels between notebooks
+        assert kernel.is_alive() and kernel.km.transport == "ipc"
+    finally:
+        kernel.stop()
+    assert not list(Path(jupyter_runtime_dir()).glob(f"{PREFIX}*"))

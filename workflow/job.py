@@ -15,12 +15,18 @@ A failed notebook exits 1, unless the workflow runs with ``keep_going`` (``run_a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
+import signal
 import socket
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -47,6 +53,9 @@ def run_notebook(
             progress_bar=False,
             execution_timeout=timeout,
         )
+    except KeyboardInterrupt:  # the run was stopped (SIGINT or SIGTERM): keep nothing partial
+        partial.unlink(missing_ok=True)
+        raise
     except pm.PapermillExecutionError as err:
         partial.replace(out.with_suffix(".failed.ipynb"))
         return (
@@ -65,19 +74,79 @@ def run_notebook(
     return True, time.perf_counter() - start, ""
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def job_tmpdir(base: Path, stem: str) -> Iterator[Path]:
+    """``$TMPDIR`` of this job and everything it starts (kernel, workers, their temporaries),
+    removed when the job ends; folders that killed jobs on this host left are removed first,
+    so no run, killed or not, leaves files in ``/tmp``."""
+    host = socket.gethostname() or platform.node()
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.glob(f"*@{host}@*"):
+        pid = int(old.name.rsplit("@", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:
+            pass  # a live process of another user
+    tmp = base / f"{stem}@{host}@{os.getpid()}"
+    tmp.mkdir()
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = None  # re-read $TMPDIR
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
+        tempfile.tempdir = None
+
+
+def stop_with_driver(driver: dict | None) -> None:
+    """Interrupt this job (as Ctrl-C does) once the ``run_all.py`` that started it is gone, e.g.
+    killed with SIGKILL, so no notebook runs on without a driver. Local jobs only: a SLURM job
+    runs on another host and SLURM cancels it."""
+    if not driver or os.environ.get("SLURM_JOB_ID") or driver["host"] != socket.gethostname():
+        return
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(driver["pid"], 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            except PermissionError:
+                pass  # alive, another user's
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    # Snakemake stops a job with SIGTERM: end it like Ctrl-C, so the kernel is shut down
+    signal.signal(signal.SIGTERM, _interrupt)
     config_path, stem, seed_arg, record_path = argv
     cfg = json.loads(Path(config_path).read_text())
     entry = next(e for e in cfg["notebooks"] if e["stem"] == stem)
     parameters = dict(entry["parameters"])
+    stop_with_driver(cfg.get("driver"))
     seed = None if seed_arg == "-" else int(seed_arg)
     runs = Path(cfg["runs"])
     out_dir = runs if seed is None else runs / f"seed{seed}"
     if seed is not None:
         parameters["seed"] = seed
-    ok, secs, error = run_notebook(
-        Path(entry["path"]), out_dir, cfg["profile"], parameters, cfg["timeout"]
-    )
+    with job_tmpdir(runs / ".job-tmp", stem):
+        ok, secs, error = run_notebook(
+            Path(entry["path"]), out_dir, cfg["profile"], parameters, cfg["timeout"]
+        )
     record = {
         "notebook": stem,
         "seed": parameters.get("seed", 0),
