@@ -63,6 +63,10 @@ def test_bad_override_names_are_errors_before_anything_runs(only, overrides, mes
         ({"flow.epochs": "abc"}, r"flow.epochs \(type int\): expected an integer"),
         ({"hidden": 2.5}, r"flow.hidden \(type int\): expected an integer, got 2.5"),
         ({"n_stars": -5}, r"data.n_stars \(type int\): -5 is out of range"),
+        ({"n_stars": 0}, r"data.n_stars \(type int\): 0 is out of range"),
+        ({"flow.epochs": -1}, r"flow.epochs \(type int\): -1 is out of range, the minimum is 1"),
+        ({"flow.members": 0}, r"flow.members \(type int\): 0 is out of range, the minimum is 1"),
+        ({"flow.batch_size": 0}, r"flow.batch_size \(type int\): 0 is out of range"),
         ({"seed": -1}, r"seed=-1: expected a non-negative integer"),
     ],
 )
