@@ -9,6 +9,10 @@ killed or failed run never replaces the last good one; a failed one is kept as
 ``<name>.failed.ipynb``. The record (JSON: ok, seconds, error, host, SLURM job id, and for
 seed-sweep members the metrics the notebook wrote) is what ``run_all.py`` reports from.
 
+The job and everything it starts (kernel, training workers) keep their temporaries in a folder
+of their own (``$TMPDIR``, removed when the job ends, or by the next job if it was killed); the job
+stops like Ctrl-C on SIGTERM or when the ``run_all.py`` that started it is gone.
+
 A failed notebook exits 1, unless the workflow runs with ``keep_going`` (``run_all.py
 --keep-going``): then the later notebooks of its study run all the same, on whatever it cached.
 """
