@@ -145,6 +145,9 @@ def test_a_real_catalogue_goes_through_the_same_pipeline(tmp_path):
     )
     with pytest.raises(ValueError, match="deep_id_column"):
         study.injections(no_ids, 0)
+    no_columns = resolve(Config, "smoke", PROFILES, {"data.source": source["data.source"]})
+    with pytest.raises(ValueError, match=r"balrog.csv: data.columns must map"):
+        study.injections(no_columns, 0)
 
 
 def test_halves_by_galaxy_keep_each_galaxy_whole_and_take_any_ids():
