@@ -184,12 +184,12 @@ class HernquistSphere:
         a = self.scale_radius
         s = np.sqrt(rng.uniform(0.0, self.truncated_fraction, n))
         r = a * s / (1 - s)
-        r_hat = _random_unit_vectors(n, rng)
+        r_hat = random_unit_vectors(n, rng)
         psi = 1.0 / (1.0 + r / a)
         if self.anisotropy == "isotropic":
             eps = _sample_ergodic_energy(psi, rng)
             speed = self.velocity_unit * np.sqrt(2 * (psi - eps))
-            vel = speed[:, None] * _random_unit_vectors(n, rng)
+            vel = speed[:, None] * random_unit_vectors(n, rng)
         else:
             # Uniform angle in the (v_r, v_t) half-plane; u = w²/(2Ψ) has density 3(1-u)².
             u = 1 - (1 - rng.uniform(size=n)) ** (1 / 3)
@@ -204,7 +204,8 @@ class HernquistSphere:
         return r[:, None] * r_hat, vel
 
 
-def _random_unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
+def random_unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` isotropically distributed unit vectors, shape (n, 3)."""
     v = rng.normal(size=(n, 3))
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
@@ -213,7 +214,7 @@ def _orthonormal_complement(
     r_hat: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two unit vectors completing ``r_hat`` (N, 3) to a right-handed orthonormal basis."""
-    trial = _random_unit_vectors(len(r_hat), rng)
+    trial = random_unit_vectors(len(r_hat), rng)
     e2 = np.cross(r_hat, trial)
     e2 /= np.linalg.norm(e2, axis=1, keepdims=True)
     return e2, np.cross(r_hat, e2)
