@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # wheel on Linux (PyPI's Linux wheel of the same version is the CUDA build).
 TORCH_INDEX ?=
 
-.PHONY: setup reproduce test lint benchmark clean
+.PHONY: setup reproduce test lint benchmark benchmark-sbi clean
 
 # Exact reproduction: every package at the version in requirements.lock, then astrogen itself.
 $(STAMP): pyproject.toml requirements.lock
@@ -35,6 +35,12 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/bench_clusters.py
 	$(PY) benchmarks/bench_balrog.py
 	$(PY) benchmarks/bench_galforge.py
+
+# fit_posterior against sbi's NPE on sbibm (about 3 h on 2 cores); torch stays at its pin.
+benchmark-sbi: $(STAMP)
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[sbi-benchmark]"
+	$(PY) -m pip install --quiet --no-deps sbibm==1.1.0
+	$(PY) benchmarks/bench_sbi.py
 
 clean:
 	rm -rf data/runs data/metrics

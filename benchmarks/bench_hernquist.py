@@ -26,7 +26,7 @@ from astrogen.dynamics import cbe_accelerations, neighbour_velocities, phase_spa
 from astrogen.models.bijectors import RadialLogCompression
 from astrogen.models.flows import fit_density
 from astrogen.sims.hernquist import HernquistSphere
-from astrogen.studies.hernquist import fit_ensemble
+from astrogen.studies.hernquist import FlowSettings, fit_ensemble
 from astrogen.studies.hernquist.configuration import FlowConfig
 
 
@@ -50,8 +50,8 @@ def ensemble_training_rates(
     paths.DATA = Path(tempfile.mkdtemp())  # keep the project's checkpoint store untouched
     start = time.perf_counter()
     fit_ensemble(
-        "bench", pos, vel, data_params={"bench": True}, members=members, seed=0,
-        progress=False, **arch, **settings,
+        pos, vel, FlowSettings(members=members, **arch, **settings), seed=0, name="bench",
+        progress=False,
     )  # fmt: skip
     return serial, samples / (time.perf_counter() - start)
 

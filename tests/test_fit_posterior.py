@@ -37,10 +37,7 @@ def test_budget_settings_fit_the_number_of_simulations(n):
     )
     assert 3_000 <= b.steps <= 30_000
     assert b.patience * b.eval_every >= 600
-    if n <= 1_000:
-        assert (b.blocks, b.hidden) == (4, 64)
-    if n >= 100_000:
-        assert (b.blocks, b.hidden) == (8, 128)
+    assert (b.blocks, b.hidden) == ((8, 64) if n <= 1_000 else (12, 128))
     with pytest.raises(ValueError, match="at least 20 simulations"):
         BudgetSettings.for_budget(10)
 

@@ -8,6 +8,7 @@ the accelerations notebook builds the ensembles it needs if they are missing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import multiprocessing
 import os
 import threading
@@ -15,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from astrogen.io.hernquist import load_phase_space_npz
 from astrogen.models.bijectors import Chain, RadialLogCompression, TangentialVelocityCore
 from astrogen.models.flows import DensityEnsemble, DensityEstimator, fit_density
 from astrogen.sims.hernquist import HernquistSphere, add_multiplicative_noise
+from astrogen.sims.plummer import PlummerSphere
 from astrogen.studies.hernquist.configuration import ARTIFACTS, Config
 
 STUDY = "hernquist"
@@ -35,13 +37,16 @@ STUDY = "hernquist"
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One mock catalogue: which DF, and the fractional noise applied to every component."""
+    """One mock catalogue: which system and DF, and the fractional noise on every component."""
 
     anisotropy: str
     noise: float
+    system: Literal["hernquist", "plummer"] = "hernquist"
 
     @property
     def label(self) -> str:
+        if self.system == "plummer":
+            return "cored (Plummer)"
         kind = "isotropic" if self.anisotropy == "isotropic" else "anisotropic (β = 1/2)"
         return kind + ("" if self.noise == 0 else f", {self.noise:.0%} noise")
 
@@ -51,12 +56,17 @@ DATASETS: dict[str, DatasetSpec] = {
     "beta_half": DatasetSpec("beta_half", 0.0),
     "isotropic_1pc": DatasetSpec("isotropic", 0.01),
     "isotropic_10pc": DatasetSpec("isotropic", 0.10),
+    "cored": DatasetSpec("isotropic", 0.0, system="plummer"),
 }
 
 
-def sphere(name: str, r_max: float) -> HernquistSphere:
-    """The true model behind data set ``name`` (M = 10¹⁰ M☉, a = 5 kpc as in the seed)."""
-    return HernquistSphere(anisotropy=DATASETS[name].anisotropy, r_max=r_max)
+def sphere(name: str, r_max: float) -> HernquistSphere | PlummerSphere:
+    """The true model behind data set ``name`` (M = 10¹⁰ M☉ and a scale radius of 5 kpc, as
+    in the seed; a Plummer sphere for the cored set)."""
+    spec = DATASETS[name]
+    if spec.system == "plummer":
+        return PlummerSphere(r_max=r_max)
+    return HernquistSphere(anisotropy=spec.anisotropy, r_max=r_max)
 
 
 def dataset(name: str, cfg: Config, seed: int) -> dict[str, np.ndarray]:
@@ -72,7 +82,8 @@ def dataset(name: str, cfg: Config, seed: int) -> dict[str, np.ndarray]:
     key = artifact_key(cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed)
 
     def build() -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([seed, 0 if spec.anisotropy == "isotropic" else 1])
+        stream = {"hernquist": 0 if spec.anisotropy == "isotropic" else 1, "plummer": 3}
+        rng = np.random.default_rng([seed, stream[spec.system]])
         model = sphere(name, d.r_max)
         pos, vel = model.sample(d.n_stars, rng)
         test_pos, test_vel = model.sample(d.n_test, rng)
@@ -100,6 +111,47 @@ def anisotropy(pos: np.ndarray, vel: np.ndarray) -> float:
     return float(1 - v_t2.sum() / (2 * v_r2.sum()))
 
 
+@dataclass(frozen=True)
+class BetaProfile:
+    """β(r) in equal-count radial bins: ``r`` the bins' median radii [m], ``beta`` and its
+    standard error ``beta_err`` (≈ √(3/n) per bin of n stars, as for a ratio of mean squares)."""
+
+    r: np.ndarray
+    beta: np.ndarray
+    beta_err: np.ndarray
+
+    @property
+    def anisotropic(self) -> bool:
+        """Whether any bin's |β| exceeds 0.1 and four standard errors: an isotropic catalogue of
+        10⁴ stars or more stays below both, a β = 1/2 one exceeds them everywhere."""
+        return bool(np.any(np.abs(self.beta) > np.maximum(0.1, 4 * self.beta_err)))
+
+
+def beta_profile(pos: np.ndarray, vel: np.ndarray, bins: int = 8) -> BetaProfile:
+    """The measured anisotropy profile β(r) = 1 - <v_t²>/(2<v_r²>) of a catalogue."""
+    r = np.linalg.norm(pos, axis=1)
+    order = np.argsort(r)
+    parts = np.array_split(order, bins)
+    return BetaProfile(
+        r=np.array([np.median(r[i]) for i in parts]),
+        beta=np.array([anisotropy(pos[i], vel[i]) for i in parts]),
+        beta_err=np.array([np.sqrt(3.0 / len(i)) for i in parts]),
+    )
+
+
+# An inner power this close to 1 (a density slope γ = 3(1 - q) < 0.15) is a core: the Hill
+# estimate over the inner 1 % of a Plummer sphere expects 0.97 (the core is not yet pure r³
+# there), and a map with q < 1 would carve a cusp into a flat density.
+CORE_POWER = 0.95
+
+
+def measured_inner_power(r: np.ndarray) -> float:
+    """The cusp map's power q from the catalogue: :func:`inner_count_power`, clipped to
+    [1/3, 1], and exactly 1 (no cusp map) when it indicates a core (q ≥ ``CORE_POWER``)."""
+    q = inner_count_power(r)
+    return 1.0 if q >= CORE_POWER else min(max(q, 1 / 3), 1.0)
+
+
 def inner_count_power(r: np.ndarray, fraction: float = 0.01) -> float:
     """Power q of the enclosed count N(<r) ∝ r^(3q) over the innermost ``fraction`` of stars.
 
@@ -115,27 +167,62 @@ def inner_count_power(r: np.ndarray, fraction: float = 0.01) -> float:
     return float(n / (3 * np.sum(np.log(r_c / r[:n]))))
 
 
-def phase_space_bijector(pos: np.ndarray, vel: np.ndarray) -> Chain:
+MapSetting = float | Literal["auto"] | None
+
+
+@dataclass(frozen=True)
+class PhaseSpaceMaps:
+    """The fixed maps' settings: ``inner_power`` q of the cusp map and the anisotropy β whose
+    ``L^(-2β)`` velocity cusp the tangential map removes. Each is ``"auto"`` (measured on the
+    catalogue), a number, or ``None`` (that map off: q = 1, β = 0)."""
+
+    inner_power: MapSetting = "auto"
+    anisotropy: MapSetting = "auto"
+
+    def resolve(self, pos: np.ndarray, vel: np.ndarray) -> tuple[float, float]:
+        """(q, β) for this catalogue."""
+        r = np.linalg.norm(pos, axis=1)
+        q = {"auto": None, None: 1.0}.get(self.inner_power, self.inner_power)
+        q = measured_inner_power(r) if q is None else float(q)
+        if not 0 < q <= 1:
+            raise ValueError(f"inner_power must lie in (0, 1], got {q}")
+        beta = {"auto": None, None: 0.0}.get(self.anisotropy, self.anisotropy)
+        if beta is None:
+            beta = float(np.median(beta_profile(pos, vel).beta))
+        return q, min(max(float(beta), 0.0), 0.8)
+
+
+def phase_space_bijector(
+    pos: np.ndarray, vel: np.ndarray, maps: PhaseSpaceMaps = PhaseSpaceMaps()
+) -> Chain:
     """Fixed phase-space maps in front of the flow, with scales measured on the catalogue.
 
-    1. :class:`~astrogen.models.bijectors.TangentialVelocityCore` with p = 1 - β̂ (β̂ the measured
-       anisotropy, clipped to [0, 0.8]) below the median tangential speed: a DF with
-       f ∝ L^(-2β) has a cusp at zero tangential velocity that this map makes finite, while
-       faster stars keep their velocities; for an isotropic catalogue p ≈ 1, nearly the identity.
-    2. :class:`~astrogen.models.bijectors.RadialLogCompression` at the median radius, so the r⁻⁴ tail
-       of the density becomes a light one, with inner power q = :func:`inner_count_power`
-       (clipped to [1/3, 1]), so a central density cusp becomes a finite density. The cusp's
-       gradient, -γ/r, would otherwise dominate ∇ₓ ln f at small radii, where the CBE needs the
-       much smaller gradients that carry the acceleration.
+    1. :class:`~astrogen.models.bijectors.TangentialVelocityCore` with p = 1 - β (β the median of
+       the measured profile :func:`beta_profile`, clipped to [0, 0.8]) below the median
+       tangential speed: a DF with f ∝ L^(-2β) has a cusp at zero tangential velocity that this
+       map makes finite, while faster stars keep their velocities; for an isotropic catalogue
+       p ≈ 1, nearly the identity.
+    2. :class:`~astrogen.models.bijectors.RadialLogCompression` at the median radius, so the r⁻⁴
+       tail of the density becomes a light one, with inner power q =
+       :func:`measured_inner_power`, so a central density cusp becomes a finite density (the
+       cusp's gradient, -γ/r, would otherwise dominate ∇ₓ ln f at small radii, where the CBE
+       needs the much smaller gradients that carry the acceleration) and a core is left alone.
     """
+    q, beta = maps.resolve(pos, vel)
     r = np.linalg.norm(pos, axis=1)
     v_t = np.linalg.norm(vel - np.sum(vel * pos, 1, keepdims=True) * pos / r[:, None] ** 2, axis=1)
-    beta = min(max(anisotropy(pos, vel), 0.0), 0.8)
-    q = min(max(inner_count_power(r), 1 / 3), 1.0)
     return Chain(
         TangentialVelocityCore(6, power=1 - beta, scale=float(np.median(v_t))),
         RadialLogCompression(6, float(np.median(r)), inner_power=q),
     )
+
+
+def catalogue_fingerprint(pos: np.ndarray, vel: np.ndarray) -> dict:
+    """A catalogue's content key: its shape and the SHA-256 of its float64 bytes."""
+    digest = hashlib.sha256()
+    for arr in (pos, vel):
+        digest.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    return {"stars": len(pos), "sha256": digest.hexdigest()}
 
 
 def _fit_member(
@@ -190,27 +277,22 @@ def _fit_member_in_worker(path: Path, params: dict, seed: int) -> None:
 
 
 def fit_ensemble(
-    name: str,
     pos: np.ndarray,
     vel: np.ndarray,
+    settings: FlowSettings,
     *,
-    data_params: dict,
-    family: str,
-    members: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    transforms: int,
-    hidden: int,
     seed: int,
+    maps: PhaseSpaceMaps = PhaseSpaceMaps(),
+    name: str = "catalogue",
+    data_key: dict | None = None,
     device: str = "cpu",
     workers: int | None = None,
     progress: bool = True,
 ) -> tuple[DensityEnsemble, list[dict]]:
-    """Train (or load) an ensemble of flows on the 6-D catalogue; members differ by seed only.
+    """Train (or load) an ensemble of flows on a 6-D catalogue; members differ by seed only.
 
-    Two fixed maps, set from the catalogue alone (no knowledge of the potential), come first:
-    :func:`phase_space_bijector`. Autoregressive
+    Two fixed maps, set from the catalogue alone (no knowledge of the potential) unless ``maps``
+    sets them, come first: :func:`phase_space_bijector`. Autoregressive
     orders alternate (positions first, then velocities first), which lets the first transform
     set the velocity scale from the position.
 
@@ -219,27 +301,31 @@ def fit_ensemble(
     workers are spawned, so a script that calls this must guard its entry point with
     ``if __name__ == "__main__":`` (notebooks need nothing).
 
+    Members are cached under ``data_key`` (default: :func:`catalogue_fingerprint`, the
+    catalogue's content), the settings, the maps and the member's seed; ``name`` only names
+    the files.
+
     Returns:
         The mixture of members and each member's sidecar record (params, history, wall time).
     """
     x = torch.from_numpy(np.hstack([pos, vel]))
-    bijector = phase_space_bijector(pos, vel)
+    bijector = phase_space_bijector(pos, vel, maps)
+    data_key = catalogue_fingerprint(pos, vel) if data_key is None else data_key
     fit_kwargs = {
-        "family": family,
+        "family": settings.family,
         "bijector": bijector,
-        "transforms": transforms,
-        "hidden": (hidden, hidden),
+        "transforms": settings.transforms,
+        "hidden": (settings.hidden, settings.hidden),
         "flow_kwargs": {"randperm": False},
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "patience": max(5, epochs // 4),
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "lr": settings.lr,
+        "patience": max(5, settings.epochs // 4),
         "device": device,
     }
-    settings = FlowSettings(family, members, epochs, batch_size, lr, transforms, hidden)
     jobs = []
-    for k in range(members):
-        params = member_key(data_params, settings, seed, k)
+    for k in range(settings.members):
+        params = member_key(data_key, settings, seed, k, maps)
         path = store.artifact_path(paths.checkpoint_dir(STUDY), f"{name}-flow{k}", params, ".pt")
         jobs.append((path, params, {**fit_kwargs, "seed": seed * 1000 + k}))
 
@@ -286,16 +372,16 @@ class FlowSettings:
     hidden: int
 
 
-def flow_settings(name: str, cfg: Config, compare: bool = False) -> FlowSettings:
-    """The ensemble settings for data set ``name`` (``compare``: the second family's).
+def flow_settings(cfg: Config, anisotropic: bool, compare: bool = False) -> FlowSettings:
+    """The ensemble settings for a catalogue (``compare``: the second family's).
 
-    Anisotropic sets train for ``flow.anisotropic_epochs``: fitted for as long as an isotropic
-    set, a β = 1/2 member underestimates the acceleration by 4-7 % between 0.5 a and 2 a (a bias
-    that more members do not average away); with twice the epochs a 4-member ensemble errs by
-    2.2 % instead of 3.0 %.
+    Anisotropic catalogues (:attr:`BetaProfile.anisotropic` of the measured profile) train for
+    ``flow.anisotropic_epochs``: fitted for as long as an isotropic set, a β = 1/2 member
+    underestimates the acceleration by 4-7 % between 0.5 a and 2 a (a bias that more members do
+    not average away); with twice the epochs a 4-member ensemble errs by 2.2 % instead of 3.0 %.
     """
     f = cfg.flow
-    epochs = f.epochs if DATASETS[name].anisotropy == "isotropic" else f.anisotropic_epochs
+    epochs = f.anisotropic_epochs if anisotropic else f.epochs
     settings = FlowSettings(f.family, f.members, epochs, f.batch_size, f.lr, f.transforms, f.hidden)
     if compare:
         c = cfg.compare
@@ -305,10 +391,16 @@ def flow_settings(name: str, cfg: Config, compare: bool = False) -> FlowSettings
     return settings
 
 
-def member_key(data_key: dict, settings: FlowSettings, seed: int, k: int) -> dict:
-    """Cache key of ensemble member ``k``: its data, training settings and seed.
+def member_key(
+    data_key: dict,
+    settings: FlowSettings,
+    seed: int,
+    k: int,
+    maps: PhaseSpaceMaps = PhaseSpaceMaps(),
+) -> dict:
+    """Cache key of ensemble member ``k``: its data, training settings, maps and seed.
 
-    The fixed phase-space maps are measured on the data, so the data key determines them; the
+    Maps left at ``"auto"`` are measured on the data, so the data key determines them; the
     ensemble size is not part of it, so a larger ensemble reuses the members it has.
     """
     flow = {f: v for f, v in dataclasses.asdict(settings).items() if f != "members"}
@@ -317,6 +409,7 @@ def member_key(data_key: dict, settings: FlowSettings, seed: int, k: int) -> dic
         "version": ARTIFACTS["flow_member"].version,
         "data": data_key,
         **flow,
+        "maps": dataclasses.asdict(maps),
         "member_seed": seed * 1000 + k,
     }
 
@@ -324,13 +417,19 @@ def member_key(data_key: dict, settings: FlowSettings, seed: int, k: int) -> dic
 def ensemble_for(
     name: str, cfg: Config, seed: int, device: str = "cpu", compare: bool = False
 ) -> tuple[DensityEnsemble, list[dict]]:
-    """:func:`fit_ensemble` on data set ``name`` with :func:`flow_settings`."""
+    """:func:`fit_ensemble` on data set ``name`` with :func:`flow_settings` for its measured
+    anisotropy."""
     d = dataset(name, cfg, seed)
-    data_key = artifact_key(cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed)
-    flow = dataclasses.asdict(flow_settings(name, cfg, compare))
+    settings = flow_settings(cfg, beta_profile(d["pos"], d["vel"]).anisotropic, compare)
     return fit_ensemble(
-        name, d["pos"], d["vel"], data_params=data_key, **flow, seed=seed, device=device
-    )
+        d["pos"], d["vel"], settings, seed=seed, name=name, data_key=dataset_key(name, cfg, seed),
+        device=device,
+    )  # fmt: skip
+
+
+def dataset_key(name: str, cfg: Config, seed: int) -> dict:
+    """Cache key of a simulated catalogue: what it is drawn from, which determines its content."""
+    return artifact_key(cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed)
 
 
 def accelerations_for(
@@ -348,11 +447,12 @@ def accelerations_for(
         ``ensemble`` (M, 3) and ``members`` (K, M, 3) accelerations [m/s²], and
         ``solves_per_s`` (CBE solves per second when they were computed).
     """
-    key = acceleration_key(cfg, name, seed, positions, n_velocities, compare)
+    d = dataset(name, cfg, seed)
+    settings = flow_settings(cfg, beta_profile(d["pos"], d["vel"]).anisotropic, compare)
+    key = acceleration_key(cfg, name, seed, positions, n_velocities, settings)
 
     def solve() -> dict[str, np.ndarray]:
         ens, _ = ensemble_for(name, cfg, seed, device, compare)
-        d = dataset(name, cfg, seed)
         start = time.perf_counter()
         out = ensemble_accelerations(ens, positions, d["pos"], d["vel"], n_velocities)
         n_solves = len(positions) * (1 + len(ens.members))
@@ -368,7 +468,7 @@ def acceleration_key(
     seed: int,
     positions: np.ndarray,
     n_velocities: int,
-    compare: bool = False,
+    settings: FlowSettings,
 ) -> dict:
     """Cache key of :func:`accelerations_for`: data, ensemble settings, positions, velocities."""
     return artifact_key(
@@ -376,11 +476,17 @@ def acceleration_key(
         "accelerations",
         ARTIFACTS["accelerations"],
         name=name,
-        flow=dataclasses.asdict(flow_settings(name, cfg, compare)),
+        flow=dataclasses.asdict(settings),
         seed=seed,
         positions=positions,
         n_velocities=n_velocities,
     )
+
+
+def expected_flow_settings(name: str, cfg: Config, compare: bool = False) -> FlowSettings:
+    """:func:`flow_settings` of a simulated set from its true anisotropy, for listing keys
+    before any catalogue exists (a test checks that the measured profile agrees)."""
+    return flow_settings(cfg, DATASETS[name].anisotropy != "isotropic", compare)
 
 
 def map_positions(n_grid: int, a: float, extent: float = 5.0, r_min: float = 0.2) -> np.ndarray:
@@ -433,13 +539,11 @@ def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
     """
     keys: dict[str, dict] = {}
     for name in DATASETS:
-        keys[f"dataset-{name}"] = artifact_key(
-            cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed
-        )
+        keys[f"dataset-{name}"] = dataset_key(name, cfg, seed)
         variants = (False, True) if name == "isotropic" else (False,)
         for compare in variants:
             tag = f"{name}{'-compare' if compare else ''}"
-            settings = flow_settings(name, cfg, compare)
+            settings = expected_flow_settings(name, cfg, compare)
             keys[f"members-{tag}"] = {
                 "data": keys[f"dataset-{name}"],
                 "members": [
@@ -452,10 +556,11 @@ def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
                 cfg.accel.n_positions, 0.1, 10.0, seed, model.scale_radius
             )
             keys[f"accelerations-{tag}"] = acceleration_key(
-                cfg, name, seed, positions, cfg.accel.n_velocities, compare
+                cfg, name, seed, positions, cfg.accel.n_velocities, settings
             )
     grid = map_positions(cfg.accel.map_grid, sphere("isotropic", cfg.data.r_max).scale_radius)
     keys["accelerations-map"] = acceleration_key(
-        cfg, "isotropic", seed, grid, max(32, cfg.accel.n_velocities // 4), False
-    )
+        cfg, "isotropic", seed, grid, max(32, cfg.accel.n_velocities // 4),
+        expected_flow_settings("isotropic", cfg),
+    )  # fmt: skip
     return keys
