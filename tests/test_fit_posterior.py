@@ -37,7 +37,8 @@ def test_budget_settings_fit_the_number_of_simulations(n):
     )
     assert 3_000 <= b.steps <= 30_000
     assert b.patience * b.eval_every >= 600
-    assert (b.blocks, b.hidden) == ((8, 64) if n <= 1_000 else (12, 128))
+    assert (b.blocks, b.hidden) == (12, 128)
+    assert (BudgetSettings.for_budget(300).blocks, BudgetSettings.for_budget(300).hidden) == (4, 64)
     with pytest.raises(ValueError, match="at least 20 simulations"):
         BudgetSettings.for_budget(10)
 

@@ -182,7 +182,9 @@ def begin(
     cfg = resolve(notebook, profile, overrides)
     if getattr(getattr(cfg, "data", None), "source", None) is not None:
         # the user's own data: metrics and targets of their own (no simulator truth to assert)
-        notebook += configuration(study_of(notebook)).OWN_DATA_SUFFIX
+        module = configuration(study_of(notebook))
+        suffix = getattr(module, "own_data_suffix", None)
+        notebook += suffix(cfg) if suffix else module.OWN_DATA_SUFFIX
     device = "cuda" if profile == "full" and torch.cuda.is_available() else "cpu"
     use_style()
     return Run(notebook, profile, seed, cfg, device, dict(overrides or {}))

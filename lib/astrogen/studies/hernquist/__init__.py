@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from astrogen import paths, store
 from astrogen.config import artifact_key
+from astrogen.constants import KPC, M_SUN
 from astrogen.dynamics import cbe_accelerations, neighbour_velocities
 from astrogen.io.hernquist import load_phase_space_npz
 from astrogen.models.bijectors import Chain, RadialLogCompression, TangentialVelocityCore
@@ -70,16 +71,19 @@ def sphere(name: str, r_max: float) -> HernquistSphere | PlummerSphere:
 
 
 def dataset(name: str, cfg: Config, seed: int) -> dict[str, np.ndarray]:
-    """Training catalogue and noiseless held-out test stars of data set ``name``, cached.
+    """Training catalogue and noiseless held-out test stars of data set ``name``, cached
+    (:data:`CATALOGUE`: the user's catalogue, :func:`user_catalogue`).
 
     Noisy sets perturb the noiseless catalogue of the same DF and seed, as the seed study did.
 
     Returns:
         ``pos``, ``vel`` (n_stars, 3) and ``test_pos``, ``test_vel`` (n_test, 3), SI units.
     """
+    if name == CATALOGUE:
+        return user_catalogue(cfg, seed)
     spec = DATASETS[name]
     d = cfg.data
-    key = artifact_key(cfg, "dataset", ARTIFACTS["dataset"], name=name, seed=seed)
+    key = dataset_key(name, cfg, seed)
 
     def build() -> dict[str, np.ndarray]:
         stream = {"hernquist": 0 if spec.anisotropy == "isotropic" else 1, "plummer": 3}
@@ -95,12 +99,77 @@ def dataset(name: str, cfg: Config, seed: int) -> dict[str, np.ndarray]:
     return store.cached_arrays(paths.dataset_dir(STUDY), name, key, build)
 
 
-def catalogue(data_source: str, name: str, cfg: Config, seed: int):
-    """``(pos, vel)`` to train on: the simulated set ``name``, or a real ``.npz`` at a path."""
-    if data_source == "simulated":
-        data = dataset(name, cfg, seed)
-        return data["pos"], data["vel"]
-    return load_phase_space_npz(data_source)
+CATALOGUE = "catalogue"  # the name of the user's catalogue (``data.source``) in the notebooks
+
+
+def dataset_names(cfg: Config) -> tuple[str, ...]:
+    """The catalogues the notebooks run on: the simulated sets, or the user's one."""
+    return (CATALOGUE,) if cfg.data.source is not None else tuple(DATASETS)
+
+
+def label(name: str) -> str:
+    """A catalogue's name in figures and tables."""
+    return DATASETS[name].label if name in DATASETS else "your catalogue"
+
+
+def truth_for(name: str, cfg: Config) -> HernquistSphere | PlummerSphere | None:
+    """The exact model behind a catalogue: the simulated set's, ``data.truth``, or None."""
+    if name == CATALOGUE:
+        return truth_model(cfg.data.truth, cfg.data.r_max)
+    return sphere(name, cfg.data.r_max)
+
+
+def truth_model(spec: dict | None, r_max: float = 200.0) -> HernquistSphere | PlummerSphere | None:
+    """The analytic model a ``data.truth`` mapping names, or None.
+
+    ``spec``: ``{"model": "hernquist" | "plummer", "mass": M☉, "scale_radius": kpc}``, with
+    optional ``"anisotropy"`` (Hernquist: ``"isotropic"`` or ``"beta_half"``) and ``"r_max"``
+    (truncation, in scale radii; default the configuration's ``data.r_max``).
+    """
+    if spec is None:
+        return None
+    where = "data.truth"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: expected None or a mapping with 'model', got {spec!r}")
+    models = {"hernquist": HernquistSphere, "plummer": PlummerSphere}
+    allowed = {"model", "mass", "scale_radius", "anisotropy", "r_max"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(allowed)}")
+    if spec.get("model") not in models:
+        raise ValueError(
+            f"{where}.model: expected one of {sorted(models)}, got {spec.get('model')!r}"
+        )
+    kwargs = {"r_max": float(spec.get("r_max", r_max))}
+    for key, unit in (("mass", M_SUN), ("scale_radius", KPC)):
+        value = spec.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"{where}.{key}: expected a positive number, got {value!r}")
+        kwargs[key] = float(value) * unit
+    if "anisotropy" in spec:
+        kwargs["anisotropy"] = spec["anisotropy"]
+    try:
+        return models[spec["model"]](**kwargs)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def user_catalogue(cfg: Config, seed: int) -> dict[str, np.ndarray]:
+    """The user's catalogue (``data.source``), split into training and held-out stars.
+
+    Returns the keys of :func:`dataset`: ``pos``, ``vel`` (training) and ``test_pos``,
+    ``test_vel`` (a random ``data.test_fraction`` of the stars, seeded), SI units.
+    """
+    pos, vel = load_phase_space_npz(cfg.data.source)
+    n_test = max(1, round(cfg.data.test_fraction * len(pos)))
+    if len(pos) - n_test < 100:
+        raise ValueError(
+            f"{cfg.data.source}: {len(pos)} stars leave fewer than 100 to train on after "
+            f"holding out {n_test}; a flow needs a catalogue of at least a few thousand"
+        )
+    order = np.random.default_rng([seed, 9]).permutation(len(pos))
+    test, train = order[:n_test], order[n_test:]
+    return {"pos": pos[train], "vel": vel[train], "test_pos": pos[test], "test_vel": vel[test]}
 
 
 def anisotropy(pos: np.ndarray, vel: np.ndarray) -> float:
@@ -422,9 +491,17 @@ def ensemble_for(
     d = dataset(name, cfg, seed)
     settings = flow_settings(cfg, beta_profile(d["pos"], d["vel"]).anisotropic, compare)
     return fit_ensemble(
-        d["pos"], d["vel"], settings, seed=seed, name=name, data_key=dataset_key(name, cfg, seed),
+        d["pos"], d["vel"], settings, seed=seed, name=name, data_key=data_key(name, cfg, seed, d),
         device=device,
     )  # fmt: skip
+
+
+def data_key(name: str, cfg: Config, seed: int, d: dict[str, np.ndarray]) -> dict:
+    """What a catalogue's artifacts are keyed by: a simulated set's recipe, or the content of the
+    user's training stars (:func:`catalogue_fingerprint`)."""
+    if name == CATALOGUE:
+        return catalogue_fingerprint(d["pos"], d["vel"])
+    return dataset_key(name, cfg, seed)
 
 
 def dataset_key(name: str, cfg: Config, seed: int) -> dict:
@@ -449,7 +526,9 @@ def accelerations_for(
     """
     d = dataset(name, cfg, seed)
     settings = flow_settings(cfg, beta_profile(d["pos"], d["vel"]).anisotropic, compare)
-    key = acceleration_key(cfg, name, seed, positions, n_velocities, settings)
+    key = acceleration_key(
+        cfg, name, seed, positions, n_velocities, settings, data_key(name, cfg, seed, d)
+    )
 
     def solve() -> dict[str, np.ndarray]:
         ens, _ = ensemble_for(name, cfg, seed, device, compare)
@@ -469,6 +548,7 @@ def acceleration_key(
     positions: np.ndarray,
     n_velocities: int,
     settings: FlowSettings,
+    data: dict,
 ) -> dict:
     """Cache key of :func:`accelerations_for`: data, ensemble settings, positions, velocities."""
     return artifact_key(
@@ -476,6 +556,7 @@ def acceleration_key(
         "accelerations",
         ARTIFACTS["accelerations"],
         name=name,
+        data=data,
         flow=dataclasses.asdict(settings),
         seed=seed,
         positions=positions,
@@ -556,11 +637,12 @@ def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
                 cfg.accel.n_positions, 0.1, 10.0, seed, model.scale_radius
             )
             keys[f"accelerations-{tag}"] = acceleration_key(
-                cfg, name, seed, positions, cfg.accel.n_velocities, settings
-            )
+                cfg, name, seed, positions, cfg.accel.n_velocities, settings,
+                keys[f"dataset-{name}"],
+            )  # fmt: skip
     grid = map_positions(cfg.accel.map_grid, sphere("isotropic", cfg.data.r_max).scale_radius)
     keys["accelerations-map"] = acceleration_key(
         cfg, "isotropic", seed, grid, max(32, cfg.accel.n_velocities // 4),
-        expected_flow_settings("isotropic", cfg),
+        expected_flow_settings("isotropic", cfg), keys["dataset-isotropic"],
     )  # fmt: skip
     return keys
