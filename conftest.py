@@ -16,6 +16,42 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # nbval builds its kernel managers from this module-level name
 nbval.kernel.KernelManager = BlockingIPCKernelManager
 
+# The reliability census: every test marked ``bad_input`` feeds one bad input (a value, a file, a
+# table) and asserts its exact clear error or warning; every test marked ``fault`` injects one
+# fault (corruption, kill, crash mid-write, a concurrent run) and asserts that nothing is lost and
+# the rerun equals a clean run. ``control`` marks a well-formed input beside them (no false alarm).
+CENSUS = {"bad_input": "bad inputs tried", "fault": "faults injected"}
+_census = {marker: {"passed": 0, "failed": 0} for marker in CENSUS}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "bad_input: one bad input, its exact error or warning")
+    config.addinivalue_line("markers", "fault: one injected fault, survived with nothing lost")
+    config.addinivalue_line("markers", "control: a well-formed input beside the bad ones")
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call" and not (report.when == "setup" and report.failed):
+        return
+    for marker in CENSUS:
+        if marker in report.keywords and "control" not in report.keywords:
+            _census[marker]["passed" if report.passed else "failed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    bad, fault = _census["bad_input"], _census["fault"]
+    if not (sum(bad.values()) or sum(fault.values())):
+        return
+    terminalreporter.write_sep("-", "reliability census")
+    terminalreporter.write_line(
+        f"bad inputs tried: {sum(bad.values())}; a clear error or warning: {bad['passed']}; "
+        f"a raw traceback or silent acceptance: {bad['failed']}"
+    )
+    terminalreporter.write_line(
+        f"faults injected: {sum(fault.values())}; survived, nothing lost: {fault['passed']}; "
+        f"not survived: {fault['failed']}"
+    )
+
 
 @pytest.fixture
 def run_smoke_notebooks(tmp_path):

@@ -186,6 +186,7 @@ def corrupt_warnings(caught) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, store.CorruptArtifactWarning)]
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_corrupted_artifact_is_reported_and_rebuilt_equal_to_a_clean_build(
@@ -211,6 +212,7 @@ def test_corrupted_artifact_is_reported_and_rebuilt_equal_to_a_clean_build(
     assert len(calls) == 2
 
 
+@pytest.mark.fault
 def test_flipped_weights_load_without_the_checksum_but_are_caught_by_it(tmp_path, clean):
     """Torch's reader does not notice a flipped weight: only the recorded hash does."""
     kind = KINDS[1]
@@ -224,6 +226,7 @@ def test_flipped_weights_load_without_the_checksum_but_are_caught_by_it(tmp_path
     assert names(tmp_path) == []  # discarded
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("corruption", ["truncate", "bit_flip", "garble_sidecar"])
 def test_load_state_of_a_corrupted_checkpoint_raises_naming_it(tmp_path, clean, corruption):
     kind = KINDS[1]
@@ -240,6 +243,7 @@ def test_load_state_of_a_corrupted_checkpoint_raises_naming_it(tmp_path, clean, 
         store.load_state(path, rebuild_net, PARAMS)
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_a_sidecar_without_a_checksum_is_never_trusted(tmp_path, kind, clean):
     calls: list[int] = []
@@ -256,6 +260,7 @@ def test_a_sidecar_without_a_checksum_is_never_trusted(tmp_path, kind, clean):
 # --- builders that fail -------------------------------------------------------------------------
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_builder_that_raises_leaves_no_partial_artifact(tmp_path, kind):
     def broken():
@@ -269,6 +274,7 @@ def test_builder_that_raises_leaves_no_partial_artifact(tmp_path, kind):
     assert names(tmp_path) == []
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_writer_that_raises_mid_write_leaves_no_partial_artifact(tmp_path, kind, monkeypatch):
     def half_then_fail(obj, file, *args, **kwargs):
@@ -331,6 +337,7 @@ STAGES = {
 }
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("stage", list(STAGES))
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_run_killed_inside_a_build_leaves_nothing_loaded_and_rerun_equals_clean(
@@ -360,6 +367,7 @@ def test_run_killed_inside_a_build_leaves_nothing_loaded_and_rerun_equals_clean(
     assert names(tmp_path) == artifact_names(path)  # the temporary and the lock are gone
 
 
+@pytest.mark.fault
 def test_next_write_removes_temporaries_of_ended_writers_only(tmp_path):
     child = FORK.Process(target=os._exit, args=(0,))
     child.start()
@@ -396,6 +404,7 @@ def _concurrent_get(folder: str, kind_name: str, barrier, log: str) -> None:
     os._exit(0)
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_two_concurrent_runs_build_the_artifact_once(tmp_path, kind, clean):
     folder = tmp_path / "store"
@@ -424,6 +433,7 @@ def test_two_concurrent_runs_build_the_artifact_once(tmp_path, kind, clean):
 # --- results table ------------------------------------------------------------------------------
 
 
+@pytest.mark.fault
 def test_garbled_metrics_file_is_reported_and_the_table_still_written(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "DATA", tmp_path)
     metrics = paths.metrics_dir("smoke")

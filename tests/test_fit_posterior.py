@@ -102,6 +102,7 @@ class _Disc:
         return torch.stack([r * phi.cos(), r * phi.sin()], -1).double()
 
 
+@pytest.mark.bad_input
 def test_theta_outside_the_prior_is_a_clear_error():
     theta, x = _uniform_problem(200)
     with pytest.raises(ValueError, match="column 1 has values outside its prior box"):

@@ -38,6 +38,7 @@ def test_notebooks_run_on_a_catalogue_with_and_without_truth(tmp_path, run_smoke
     assert 0 <= accel["median_err_catalogue"] < 1
 
 
+@pytest.mark.bad_input
 def test_a_truth_names_a_model_with_positive_parameters():
     hq = study.truth_model(
         {"model": "hernquist", "mass": 2e10, "scale_radius": 3, "anisotropy": "beta_half"}
@@ -57,6 +58,7 @@ def test_a_truth_names_a_model_with_positive_parameters():
             study.truth_model(spec)
 
 
+@pytest.mark.bad_input
 def test_a_small_catalogue_is_refused_naming_the_file(tmp_path):
     pos, vel = PlummerSphere().sample(50, np.random.default_rng(0))
     path = tmp_path / "tiny.npz"

@@ -152,6 +152,7 @@ CASES = {
 }
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("case", list(CASES))
 def test_killed_run_ends_cleanly_and_its_rerun_equals_a_clean_run(case, clean, tmp_path):
     kill, status, says = CASES[case]

@@ -18,6 +18,9 @@ from astrogen.io.galforge import GalaxyFileError, load_galaxy, load_population, 
 from astrogen.io.hernquist import CatalogueFormatError, load_phase_space_npz
 from astrogen.sims import galforge as gf
 
+# every test here feeds a loader one bad input and asserts its exact error or warning
+pytestmark = pytest.mark.bad_input
+
 
 def _write(path, text):
     path.write_text(text)
@@ -59,6 +62,7 @@ def test_clusters_half_overlapping_ids_warn_with_counts_and_examples(tmp_path):
     assert "50 cluster(s) are kept" in message
 
 
+@pytest.mark.control
 def test_clusters_fully_matching_ids_do_not_warn_and_mixed_id_types_join(tmp_path):
     xc = _write(tmp_path / "X.csv", "id,lx\n1,1.0\n2,2.0\n")
     yc = _write(tmp_path / "Y.csv", "id,m\n2,14.0\n1,13.0\n")
@@ -383,6 +387,7 @@ def test_galforge_wrong_units_are_refused(tmp_path, columns, scale, message):
         load_galaxy(tmp_path / "g.npz")
 
 
+@pytest.mark.control
 def test_galforge_mock_galaxies_pass_the_unit_checks(tmp_path):
     for seed in range(5):
         np.savez(tmp_path / f"g{seed}.npz", stars=_stars(2000, seed), log_mass=9.5)

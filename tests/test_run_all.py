@@ -50,6 +50,7 @@ def test_scoped_overrides_reach_only_their_notebooks():
         (["1"], {"clusters.data.n_train": 1}, "not among the selected notebooks"),
     ],
 )
+@pytest.mark.bad_input
 def test_bad_override_names_are_errors_before_anything_runs(only, overrides, message):
     nbs = run_all.select(run_all.discover(), only)
     with pytest.raises(SystemExit, match=message):
@@ -70,6 +71,7 @@ def test_bad_override_names_are_errors_before_anything_runs(only, overrides, mes
         ({"seed": -1}, r"seed=-1: expected a non-negative integer"),
     ],
 )
+@pytest.mark.bad_input
 def test_bad_values_are_errors_before_anything_runs(override, message):
     nbs = run_all.select(run_all.discover(), ["1"])
     given = run_all.overrides_per_notebook(nbs, override)
@@ -134,6 +136,7 @@ def test_results_table_marks_commits_and_keeps_rows_whose_metrics_are_not_here(
     assert first not in results.write_results("full", stems, {}, 0.0)
 
 
+@pytest.mark.fault
 def test_unreadable_metrics_are_a_warning_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "DATA", tmp_path)
     path = paths.metrics_dir("default") / "12_hernquist_flows.json"

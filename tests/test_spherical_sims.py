@@ -103,6 +103,7 @@ def test_multiplicative_noise_has_the_requested_level():
     assert np.mean(noisy) == pytest.approx(1.0, abs=0.002)
 
 
+@pytest.mark.bad_input
 def test_bad_anisotropy_is_rejected():
     with pytest.raises(ValueError, match="anisotropy"):
         HernquistSphere(anisotropy="radial")

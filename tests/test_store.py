@@ -11,6 +11,7 @@ import torch
 from astrogen import store
 
 
+@pytest.mark.fault
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     target = tmp_path / "a.npz"
     store.save_npz(target, {"x": np.arange(3)})
@@ -68,6 +69,7 @@ def test_forced_run_rebuilds_each_artifact_once(tmp_path, monkeypatch):
     assert len(calls) == 2
 
 
+@pytest.mark.fault
 def test_artifact_without_sidecar_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.delenv("ASTROGEN_FORCE", raising=False)
     params = {"k": 1}
@@ -78,6 +80,7 @@ def test_artifact_without_sidecar_is_rebuilt(tmp_path, monkeypatch):
     assert out["x"].sum() == 2
 
 
+@pytest.mark.fault
 def test_checkpoint_with_other_parameters_is_refused(tmp_path):
     net = torch.nn.Linear(2, 3)
     path = tmp_path / "net.pt"
