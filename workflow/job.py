@@ -87,16 +87,13 @@ def job_tmpdir(base: Path, stem: str) -> Iterator[Path]:
     """``$TMPDIR`` of this job and everything it starts (kernel, workers, their temporaries),
     removed when the job ends; folders that killed jobs on this host left are removed first,
     so no run, killed or not, leaves files in ``/tmp``."""
+    from astrogen.store import process_alive  # here: the job's own process need not hold torch
+
     host = socket.gethostname() or platform.node()
     base.mkdir(parents=True, exist_ok=True)
     for old in base.glob(f"*@{host}@*"):
-        pid = int(old.name.rsplit("@", 1)[1])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_alive(int(old.name.rsplit("@", 1)[1])):
             shutil.rmtree(old, ignore_errors=True)
-        except PermissionError:
-            pass  # a live process of another user
     tmp = base / f"{stem}@{host}@{os.getpid()}"
     tmp.mkdir()
     before = os.environ.get("TMPDIR")
@@ -120,16 +117,12 @@ def stop_with_driver(driver: dict | None) -> None:
     if not driver or os.environ.get("SLURM_JOB_ID") or driver["host"] != socket.gethostname():
         return
 
+    from astrogen.store import process_alive
+
     def watch() -> None:
-        while True:
-            try:
-                os.kill(driver["pid"], 0)
-            except ProcessLookupError:
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            except PermissionError:
-                pass  # alive, another user's
+        while process_alive(driver["pid"]):
             time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, daemon=True).start()
 

@@ -369,7 +369,7 @@ def _remove_stale_temps(folder: Path) -> None:
             continue
         parts = tmp.name[1 : -len(".tmp")].rsplit(".", 2)
         if len(parts) == 3 and parts[1].isdigit():
-            stale = not _alive(int(parts[1]))
+            stale = not process_alive(int(parts[1]))
         else:
             try:
                 stale = time.time() - tmp.stat().st_mtime > _STALE_TMP_S
@@ -380,7 +380,8 @@ def _remove_stale_temps(folder: Path) -> None:
                 tmp.unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (another user's counts as alive)."""
     if pid == os.getpid():
         return True
     try:
