@@ -33,6 +33,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from astrogen.processes import process_alive
+
 
 def run_notebook(
     nb: Path, out_dir: Path, profile: str, parameters: dict, timeout: int
@@ -87,8 +89,6 @@ def job_tmpdir(base: Path, stem: str) -> Iterator[Path]:
     """``$TMPDIR`` of this job and everything it starts (kernel, workers, their temporaries),
     removed when the job ends; folders that killed jobs on this host left are removed first,
     so no run, killed or not, leaves files in ``/tmp``."""
-    from astrogen.store import process_alive  # here: the job's own process need not hold torch
-
     host = socket.gethostname() or platform.node()
     base.mkdir(parents=True, exist_ok=True)
     for old in base.glob(f"*@{host}@*"):
@@ -116,8 +116,6 @@ def stop_with_driver(driver: dict | None) -> None:
     runs on another host and SLURM cancels it."""
     if not driver or os.environ.get("SLURM_JOB_ID") or driver["host"] != socket.gethostname():
         return
-
-    from astrogen.store import process_alive
 
     def watch() -> None:
         while process_alive(driver["pid"]):

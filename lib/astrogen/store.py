@@ -35,6 +35,7 @@ import torch
 
 from astrogen import paths
 from astrogen import provenance as _provenance
+from astrogen.processes import process_alive
 
 # A temporary file whose writer's process is gone is removed on the next write to its folder;
 # one named without a process id (older code) once it is this old.
@@ -378,19 +379,6 @@ def _remove_stale_temps(folder: Path) -> None:
         if stale:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this host (another user's counts as alive)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # someone else's process
-        return True
-    return True
 
 
 def _discard(path: Path, reason: str) -> None:
