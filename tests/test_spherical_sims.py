@@ -174,3 +174,19 @@ def test_plummer_has_a_core_and_only_an_isotropic_df():
         PlummerSphere(anisotropy="beta_half")
     with pytest.raises(ValueError, match="positive"):
         PlummerSphere(scale_radius=-1.0)
+
+
+def test_velocities_at_a_position_follow_the_dispersion_and_anisotropy(sphere):
+    a = sphere.scale_radius
+    pos = np.array([[0.0, 0.7 * a, 0.0], [2.0 * a, 0.0, 0.0]])
+    vel = sphere.sample_velocities(pos, 100_000, np.random.default_rng(8))
+    assert vel.shape == (2, 100_000, 3)
+    for x, v in zip(pos, vel, strict=True):
+        r_hat = x / np.linalg.norm(x)
+        v_r2 = (v @ r_hat) ** 2
+        v_t2 = np.sum(v**2, 1) - v_r2
+        sigma_r2 = float(sphere.sigma_r2(np.linalg.norm(x)))
+        assert np.mean(v_r2) == pytest.approx(sigma_r2, rel=0.02)
+        beta = 1 - np.mean(v_t2) / (2 * np.mean(v_r2))
+        assert beta == pytest.approx(float(sphere.beta(a)), abs=0.03)
+    assert torch.isfinite(sphere.log_df(torch.tensor(pos[:, None]), torch.tensor(vel))).all()

@@ -185,7 +185,19 @@ class HernquistSphere:
         s = np.sqrt(rng.uniform(0.0, self.truncated_fraction, n))
         r = a * s / (1 - s)
         r_hat = random_unit_vectors(n, rng)
-        psi = 1.0 / (1.0 + r / a)
+        return r[:, None] * r_hat, self._velocities(r, r_hat, rng)
+
+    def sample_velocities(self, pos: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` velocities [m/s] drawn exactly from f(v | x) at each position (M, 3) [m]: (M, n, 3)."""
+        pos = np.asarray(pos, dtype=np.float64)
+        r = np.repeat(np.linalg.norm(pos, axis=1), n)
+        r_hat = np.repeat(pos / np.linalg.norm(pos, axis=1, keepdims=True), n, axis=0)
+        return self._velocities(r, r_hat, rng).reshape(len(pos), n, 3)
+
+    def _velocities(self, r: np.ndarray, r_hat: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One velocity per star at radius r (N,) [m] in direction r_hat (N, 3)."""
+        n = len(r)
+        psi = 1.0 / (1.0 + r / self.scale_radius)
         if self.anisotropy == "isotropic":
             eps = _sample_ergodic_energy(psi, rng)
             speed = self.velocity_unit * np.sqrt(2 * (psi - eps))
@@ -201,7 +213,7 @@ class HernquistSphere:
             vel = (w * np.cos(eta))[:, None] * r_hat + v_t[:, None] * (
                 np.cos(phi)[:, None] * e2 + np.sin(phi)[:, None] * e3
             )
-        return r[:, None] * r_hat, vel
+        return vel
 
 
 def random_unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:

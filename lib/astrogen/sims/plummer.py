@@ -148,8 +148,17 @@ class PlummerSphere:
         # M(<r)/M = s  ⇔  r = b / √(s^(-2/3) - 1); s ≤ the truncated fraction keeps r ≤ r_max.
         s = rng.uniform(0.0, self.truncated_fraction, n)
         r = b / np.sqrt(s ** (-2 / 3) - 1)
-        psi = 1.0 / np.hypot(r / b, 1.0)  # Ψ in units of GM/b
-        u = rng.beta(4.5, 1.5, n)
-        speed = self.velocity_unit * np.sqrt(2 * psi * (1 - u))
         pos = r[:, None] * random_unit_vectors(n, rng)
-        return pos, speed[:, None] * random_unit_vectors(n, rng)
+        return pos, self._velocities(r, rng)
+
+    def sample_velocities(self, pos: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` velocities [m/s] drawn exactly from f(v | x) at each position (M, 3) [m]: (M, n, 3)."""
+        r = np.repeat(np.linalg.norm(np.asarray(pos, dtype=np.float64), axis=1), n)
+        return self._velocities(r, rng).reshape(len(pos), n, 3)
+
+    def _velocities(self, r: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One isotropic velocity per star at radius r (N,) [m]."""
+        psi = 1.0 / np.hypot(r / self.scale_radius, 1.0)  # Ψ in units of GM/b
+        u = rng.beta(4.5, 1.5, len(r))
+        speed = self.velocity_unit * np.sqrt(2 * psi * (1 - u))
+        return speed[:, None] * random_unit_vectors(len(r), rng)
