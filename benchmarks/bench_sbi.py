@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,8 +47,11 @@ def train(method: str, prior, theta: torch.Tensor, x: torch.Tensor, seed: int):
         est = fit_posterior(theta, x, prior=prior, seed=seed, progress=False)
         return lambda obs, n: est.sample(n, obs).float()
     from sbi.inference import NPE
+    from torch.utils.tensorboard import SummaryWriter
 
-    inference = NPE(prior=prior, show_progress_bars=False)
+    # sbi logs to ./sbi-logs unless given a writer: keep its logs out of the working tree
+    writer = SummaryWriter(tempfile.mkdtemp(prefix="sbi-logs-"))
+    inference = NPE(prior=prior, show_progress_bars=False, summary_writer=writer)
     inference.append_simulations(theta, x).train()
     posterior = inference.build_posterior()
     return lambda obs, n: posterior.sample((n,), x=obs, show_progress_bars=False)
