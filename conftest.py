@@ -7,6 +7,7 @@ kernel a test starts (nbval's and papermill's) talks over IPC sockets, not TCP o
 import os
 
 import nbval.kernel
+import nbval.plugin
 import pytest
 
 from astrogen.kernels import BlockingIPCKernelManager, IPCKernelManager
@@ -15,6 +16,19 @@ os.environ.setdefault("ASTROGEN_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # nbval builds its kernel managers from this module-level name
 nbval.kernel.KernelManager = BlockingIPCKernelManager
+
+# nbval gives a kernel 5 s to publish a cell's output after the cell finished; a kernel whose
+# cell just ran worker processes on a loaded 2-core machine can take longer, and nbval then fails
+# the cell although it ran. Cells still stop at nbval's cell timeout.
+_nbval_cell_init = nbval.plugin.IPyNbCell.__init__
+
+
+def _patient_cell_init(self, *args, **kwargs):
+    _nbval_cell_init(self, *args, **kwargs)
+    self.output_timeout = 120
+
+
+nbval.plugin.IPyNbCell.__init__ = _patient_cell_init
 
 # The reliability census: every test marked ``bad_input`` feeds one bad input (a value, a file, a
 # table) and asserts its exact clear error or warning; every test marked ``fault`` injects one
