@@ -26,13 +26,14 @@ enclosed-mass fraction, so ``log_df`` stays an exact normalised log-density.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 
 from astrogen.constants import KPC, M_SUN, G
+from astrogen.sims.spherical import SphericalScales
 
 Anisotropy = Literal["isotropic", "beta_half"]
 
@@ -54,7 +55,7 @@ def _ergodic_numerator(eps: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class HernquistSphere:
+class HernquistSphere(SphericalScales):
     """A truncated Hernquist sphere with an exact equilibrium DF.
 
     Args:
@@ -74,23 +75,9 @@ class HernquistSphere:
             raise ValueError(
                 f"anisotropy must be 'isotropic' or 'beta_half', got {self.anisotropy!r}"
             )
-        if not (self.mass > 0 and self.scale_radius > 0 and self.r_max > 0):
-            raise ValueError("mass, scale_radius and r_max must be positive")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        self._check_positive()
 
     # ---- scales -------------------------------------------------------------------------------
-    @property
-    def velocity_unit(self) -> float:
-        """:math:`v_g = \\sqrt{GM/a}` [m/s]."""
-        return float(np.sqrt(G * self.mass / self.scale_radius))
-
-    @property
-    def acceleration_unit(self) -> float:
-        """:math:`GM/a^2` [m/s²]."""
-        return G * self.mass / self.scale_radius**2
-
     @property
     def truncated_fraction(self) -> float:
         """Mass fraction inside ``r_max``: :math:`r_{max}^2/(r_{max}+1)^2` (r in units of a)."""

@@ -22,7 +22,7 @@ so it stays an exact normalised log-density.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -30,12 +30,13 @@ import torch
 
 from astrogen.constants import KPC, M_SUN, G
 from astrogen.sims.hernquist import random_unit_vectors
+from astrogen.sims.spherical import SphericalScales
 
 _LOG_DF_CONSTANT = float(np.log(24 * np.sqrt(2) / (7 * np.pi**3)))
 
 
 @dataclass(frozen=True)
-class PlummerSphere:
+class PlummerSphere(SphericalScales):
     """A truncated isotropic Plummer sphere with its exact equilibrium DF.
 
     The same interface as :class:`~astrogen.sims.hernquist.HernquistSphere`, so the study's
@@ -58,23 +59,9 @@ class PlummerSphere:
             raise ValueError(
                 f"the Plummer sphere has only the 'isotropic' DF, got {self.anisotropy!r}"
             )
-        if not (self.mass > 0 and self.scale_radius > 0 and self.r_max > 0):
-            raise ValueError("mass, scale_radius and r_max must be positive")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        self._check_positive()
 
     # ---- scales -------------------------------------------------------------------------------
-    @property
-    def velocity_unit(self) -> float:
-        """:math:`\\sqrt{GM/b}` [m/s]."""
-        return float(np.sqrt(G * self.mass / self.scale_radius))
-
-    @property
-    def acceleration_unit(self) -> float:
-        """:math:`GM/b^2` [m/s²]."""
-        return G * self.mass / self.scale_radius**2
-
     @property
     def truncated_fraction(self) -> float:
         """Mass fraction inside ``r_max``: :math:`x^3/(1 + x^2)^{3/2}` with x = r_max/b."""
