@@ -46,8 +46,10 @@ def test_each_field_changes_the_keys_of_the_artifacts_that_read_it(name, spec):
     }[section]
     if name in ("data.truth", "data.test_fraction"):
         expected = set()  # read only for the user's catalogue, whose keys are its content
-    elif name == "flow.anisotropic_epochs":
+    elif name in ("flow.anisotropic_epochs", "flow.anisotropic_members"):
         expected = {"members-beta_half", "accelerations-beta_half"}
+    elif name == "flow.cored_members":
+        expected = {"members-cored", "accelerations-cored"}
     elif name == "flow.epochs":
         expected = {k for k in expected if "beta_half" not in k}
     elif name == "flow.family" or name in ("flow.transforms", "flow.members"):

@@ -67,7 +67,7 @@ def test_the_maps_follow_the_measured_system_or_the_users_setting():
     assert float(chain.bijectors[1].inner_power) == 1.0
 
 
-def test_measured_anisotropy_agrees_with_the_truth_of_every_simulated_set():
+def test_measured_anisotropy_and_core_agree_with_the_truth_of_every_simulated_set():
     # artifact_keys lists the members' keys from the true anisotropy before any catalogue exists;
     # training uses the measured profile. At the smoke size (2·10⁴ stars) both must agree.
     from astrogen import config
@@ -81,3 +81,4 @@ def test_measured_anisotropy_agrees_with_the_truth_of_every_simulated_set():
             pos, vel = add_multiplicative_noise(pos, vel, spec.noise, rng)
         profile = study.beta_profile(pos, vel)
         assert profile.anisotropic == (spec.anisotropy != "isotropic"), (name, profile.beta)
+        assert study.has_core(pos) == (spec.system == "plummer"), name

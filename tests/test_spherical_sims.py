@@ -6,7 +6,12 @@ import torch
 from scipy import integrate, stats
 
 from astrogen.constants import G
-from astrogen.dynamics import cbe_accelerations, fractional_error
+from astrogen.dynamics import (
+    cbe_accelerations,
+    fractional_error,
+    random_rotations,
+    rotated_cbe_accelerations,
+)
 from astrogen.sims.hernquist import HernquistSphere, add_multiplicative_noise
 from astrogen.sims.plummer import PlummerSphere
 
@@ -94,6 +99,50 @@ def test_exact_df_gives_exact_acceleration_through_cbe(sphere):
         lambda w: sphere.log_df(w[:, :3], w[:, 3:]), positions, velocities
     ).numpy()
     assert fractional_error(acc, sphere.acceleration(positions)).max() < 1e-8
+
+
+def test_every_rotated_frame_of_the_exact_df_gives_the_exact_acceleration(sphere):
+    rng = np.random.default_rng(4)
+    a = sphere.scale_radius
+    positions = a * rng.uniform(0.2, 5, (5, 1)) * np.array([[0.0, 0.6, 0.8]])
+    velocities = rng.normal(0, 0.3 * sphere.velocity_unit, (5, 64, 3))
+    frames = rotated_cbe_accelerations(
+        lambda w: sphere.log_df(w[:, :3], w[:, 3:]), positions, velocities, random_rotations(4, 1)
+    ).numpy()
+    assert frames.shape == (4, 5, 3)
+    for acc in frames:
+        assert fractional_error(acc, sphere.acceleration(positions)).max() < 1e-8
+
+
+def test_random_rotations_are_proper_seeded_and_start_at_the_identity():
+    rot = random_rotations(6, seed=3)
+    assert rot.shape == (6, 3, 3)
+    np.testing.assert_array_equal(rot[0], np.eye(3))
+    np.testing.assert_allclose(
+        rot @ rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rot.shape), atol=1e-12
+    )
+    np.testing.assert_allclose(np.linalg.det(rot), 1.0)
+    np.testing.assert_array_equal(rot, random_rotations(6, seed=3))
+    assert not np.allclose(rot[1:], random_rotations(6, seed=4)[1:])
+    assert random_rotations(1, seed=0).shape == (1, 3, 3)
+    with pytest.raises(ValueError, match="at least one"):
+        random_rotations(0, seed=0)
+
+
+def test_spherical_average_reduces_an_asymmetric_error_of_ln_f():
+    # ln f with a small error that breaks the symmetry (a wave along x): one frame inherits it,
+    # the average over rotated frames sees it at different phases and cancels much of it.
+    sphere = HernquistSphere()
+    a = sphere.scale_radius
+    rng = np.random.default_rng(5)
+    positions = a * rng.uniform(0.3, 3, (40, 1)) * random_rotations(41, 9)[1:, :, 0]
+    velocities = sphere.sample_velocities(positions, 256, rng)
+    wrong = lambda w: sphere.log_df(w[:, :3], w[:, 3:]) + 0.05 * torch.sin(3 * w[:, 0] / a)  # noqa: E731
+    frames = rotated_cbe_accelerations(wrong, positions, velocities, random_rotations(16, 2))
+    truth = sphere.acceleration(positions)
+    one_frame = np.median(fractional_error(frames[0].numpy(), truth))
+    averaged = np.median(fractional_error(frames.mean(0).numpy(), truth))
+    assert averaged < 0.5 * one_frame
 
 
 def test_multiplicative_noise_has_the_requested_level():
