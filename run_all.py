@@ -408,6 +408,9 @@ def write_results(
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A shell starts a background job (`nohup python run_all.py &`) with SIGINT ignored, and an
+    # ignored signal stays ignored through exec: restore it, so `kill -INT` interrupts such a run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -126,8 +126,10 @@ def stop_with_driver(driver: dict | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    # Snakemake stops a job with SIGTERM: end it like Ctrl-C, so the kernel is shut down
+    # Snakemake stops a job with SIGTERM: end it like Ctrl-C, so the kernel is shut down; and
+    # SIGINT interrupts even where it was ignored when the job started (a background shell job)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     config_path, stem, seed_arg, record_path = argv
     cfg = json.loads(Path(config_path).read_text())
     entry = next(e for e in cfg["notebooks"] if e["stem"] == stem)
