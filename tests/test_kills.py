@@ -54,7 +54,13 @@ def _env(root: Path) -> dict[str, str]:
     }
 
 
-def _start(root: Path) -> subprocess.Popen:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(root: Path, background: bool = False) -> subprocess.Popen:
+    """The run, as from a terminal, or ``background`` as a shell's background job (``cmd &``),
+    which starts with SIGINT ignored."""
     return subprocess.Popen(
         [sys.executable, str(root / "run_all.py"), *COMMAND],
         cwd=root,
@@ -62,6 +68,7 @@ def _start(root: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_ignore_sigint if background else None,
     )
 
 
@@ -143,19 +150,22 @@ def _kill_process(what: str):
     return kill
 
 
-# what is killed, how the killed run ends: exit status and a line it prints
+# what is killed, how the killed run ends: exit status and a line it prints; and whether the
+# run was started as a background job (SIGINT ignored, which run_all.py and its jobs undo)
 CASES = {
-    "SIGINT of the driver": (_kill_driver(signal.SIGINT), 130, "interrupted after"),
-    "SIGKILL of the driver": (_kill_driver(signal.SIGKILL), -signal.SIGKILL, None),
-    "SIGKILL of the kernel": (_kill_process("ipykernel_launcher"), 1, "DeadKernelError"),
-    "SIGKILL of a worker": (_kill_process("spawn_main"), 1, "BrokenProcessPool"),
+    "SIGINT of the driver": (_kill_driver(signal.SIGINT), 130, "interrupted after", False),
+    "SIGINT of a background driver": (_kill_driver(signal.SIGINT), 130, "interrupted after", True),
+    "SIGKILL of the driver": (_kill_driver(signal.SIGKILL), -signal.SIGKILL, None, False),
+    "SIGKILL of a background driver": (_kill_driver(signal.SIGKILL), -signal.SIGKILL, None, True),
+    "SIGKILL of the kernel": (_kill_process("ipykernel_launcher"), 1, "DeadKernelError", False),
+    "SIGKILL of a worker": (_kill_process("spawn_main"), 1, "BrokenProcessPool", False),
 }
 
 
 @pytest.mark.fault
 @pytest.mark.parametrize("case", list(CASES))
 def test_killed_run_ends_cleanly_and_its_rerun_equals_a_clean_run(case, clean, tmp_path):
-    kill, status, says = CASES[case]
+    kill, status, says, background = CASES[case]
     root = tmp_path / "root"
     shutil.copytree(clean, root)
     # notebook 12 trains again; its last good outputs must survive the killed run
@@ -164,7 +174,7 @@ def test_killed_run_ends_cleanly_and_its_rerun_equals_a_clean_run(case, clean, t
     metrics = root / "data" / "metrics" / "smoke" / f"{STEM}.json"
     good = executed.read_bytes(), metrics.read_bytes()
 
-    driver = _start(root)
+    driver = _start(root, background)
     _wait_for(root, "spawn_main")  # the members are training
     time.sleep(1.0)
     kill(driver, root)
