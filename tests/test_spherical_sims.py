@@ -90,24 +90,24 @@ def test_samples_match_radial_cdf_and_dispersions(sphere):
     assert torch.isfinite(sphere.log_df(torch.tensor(pos), torch.tensor(vel))).all()
 
 
+def _exact_cbe_inputs(sphere, seed: int, n: int, direction: list[float]):
+    """The exact ln f and ``n`` positions at 0.2–5 a along ``direction``, 64 velocities each."""
+    rng = np.random.default_rng(seed)
+    positions = sphere.scale_radius * rng.uniform(0.2, 5, (n, 1)) * np.array([direction])
+    velocities = rng.normal(0, 0.3 * sphere.velocity_unit, (n, 64, 3))
+    return (lambda w: sphere.log_df(w[:, :3], w[:, 3:])), positions, velocities
+
+
 def test_exact_df_gives_exact_acceleration_through_cbe(sphere):
-    rng = np.random.default_rng(2)
-    a = sphere.scale_radius
-    positions = a * rng.uniform(0.2, 5, (6, 1)) * np.array([[0.6, 0.0, 0.8]])
-    velocities = rng.normal(0, 0.3 * sphere.velocity_unit, (6, 64, 3))
-    acc = cbe_accelerations(
-        lambda w: sphere.log_df(w[:, :3], w[:, 3:]), positions, velocities
-    ).numpy()
+    log_df, positions, velocities = _exact_cbe_inputs(sphere, 2, 6, [0.6, 0.0, 0.8])
+    acc = cbe_accelerations(log_df, positions, velocities).numpy()
     assert fractional_error(acc, sphere.acceleration(positions)).max() < 1e-8
 
 
 def test_every_rotated_frame_of_the_exact_df_gives_the_exact_acceleration(sphere):
-    rng = np.random.default_rng(4)
-    a = sphere.scale_radius
-    positions = a * rng.uniform(0.2, 5, (5, 1)) * np.array([[0.0, 0.6, 0.8]])
-    velocities = rng.normal(0, 0.3 * sphere.velocity_unit, (5, 64, 3))
+    log_df, positions, velocities = _exact_cbe_inputs(sphere, 4, 5, [0.0, 0.6, 0.8])
     frames = rotated_cbe_accelerations(
-        lambda w: sphere.log_df(w[:, :3], w[:, 3:]), positions, velocities, random_rotations(4, 1)
+        log_df, positions, velocities, random_rotations(4, 1)
     ).numpy()
     assert frames.shape == (4, 5, 3)
     for acc in frames:
