@@ -15,6 +15,7 @@ from astrogen.models.bijectors import (
 )
 from astrogen.models.flows import (
     FAMILIES,
+    ContextMixture,
     DensityEnsemble,
     DensityEstimator,
     build_flow,
@@ -135,6 +136,25 @@ def test_ensemble_is_the_mixture_of_its_members():
     mix = torch.log(torch.stack([m.log_prob(xt).exp() for m in members]).mean(0))
     torch.testing.assert_close(ens.log_prob(xt), mix)
     assert ens.sample(11).shape == (11, 2)
+
+
+def test_context_mixture_is_the_mean_density_over_its_contexts():
+    torch.manual_seed(6)
+    x, c = torch.randn(2000, 2, dtype=torch.float64), torch.randn(2000, 3, dtype=torch.float64)
+    est = fit_density(x, c, epochs=1, transforms=1, hidden=(8,), seed=0, progress=False)
+    views = torch.randn(4, 3, dtype=torch.float64)
+    mix = ContextMixture(est, torch.cat([views, views[:1]]))  # a repeated view counts once
+    xt = torch.randn(10, 2, dtype=torch.float64)
+    expected = torch.stack([est.log_prob(xt, v.expand(10, 3)).exp() for v in views]).mean(0)
+    torch.testing.assert_close(mix.log_prob(xt), expected.log())
+    assert mix.sample(13).shape == (13, 2)
+    one = ContextMixture(est, views[:1])  # one view: exactly the estimator at that context
+    torch.manual_seed(1)
+    a = one.sample(5)
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, est.sample(5, views[0]), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"\(K, C\)"):
+        ContextMixture(est, views[0])
 
 
 def test_fit_density_rejects_bad_input():

@@ -301,8 +301,20 @@ def test_one_extreme_sample_sets_the_mean_w1_but_not_the_median():
     data = {"galaxies": galaxies, "stars": stars, "simulated": False,
             "star_galaxy": np.repeat(np.arange(n_galaxies), n)}  # fmt: skip
     per_galaxy, pooled = study.evaluate_flow(
-        Replay(), ["log_mass"], data, galaxies, seed=0, max_stars=n
+        Replay(), ["log_mass"], data, galaxies, seed=0, max_stars=n, image_latents=None
     )
     assert per_galaxy.loc[1, "w1_x"] > 1e4 and pooled["w1_mean"] > 1e3
     assert pooled["w1_median"] < 0.3 and pooled["sliced_w1_median"] < 0.3  # two clean galaxies
     assert pooled["max_z"] > 1e7 and pooled["max_z_truth"] < 10
+
+
+def test_projection_conditions_give_each_view_its_latent():
+    table = pd.DataFrame({"log_mass": [9.0, 10.0], "z0": [0.5, 2.0], "z1": [-1.0, 1.0]})
+    latents = np.array([[0.0, -2.0], [1.0, 0.0], [1.5, 0.5], [2.5, 1.5]])
+    data = {"image_galaxy": np.array([0, 0, 1, 1])}
+    names = ("log_mass", "z0", "z1")
+    rows = study.projection_conditions(names, table, data, latents, 1)
+    np.testing.assert_array_equal(rows, [[10.0, 1.5, 0.5], [10.0, 2.5, 1.5]])
+    np.testing.assert_array_equal(  # no latent among the conditions: one row
+        study.projection_conditions(("log_mass",), table, data, latents, 1), [[10.0]]
+    )

@@ -12,6 +12,7 @@ in float32; log-densities come back in float64 in the units of ``x``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -197,6 +198,48 @@ class DensityEnsemble(nn.Module):
         counts = torch.bincount(torch.randint(len(self.members), (n,)), minlength=len(self.members))
         parts = [
             m.sample(int(c), context) for m, c in zip(self.members, counts, strict=True) if c > 0
+        ]
+        return torch.cat(parts)[torch.randperm(n)]
+
+
+class ContextMixture(nn.Module):
+    r"""Equal mixture of one conditional density over K contexts of one object,
+
+    .. math:: q(x) = \frac{1}{K} \sum_{k=1}^{K} q(x \mid c_k),
+
+    for an object seen through K views (a galaxy's projections, each with its own image latent)
+    when the estimator was trained with one view per sample. ``contexts``: (K, C); duplicate rows
+    are merged, so K = 1 (one view, or conditions without a view-dependent part) is exactly
+    ``estimator`` at that context.
+    """
+
+    def __init__(self, estimator: DensityEstimator, contexts: torch.Tensor) -> None:
+        super().__init__()
+        contexts = torch.as_tensor(contexts, dtype=torch.float64)
+        if contexts.ndim != 2 or len(contexts) == 0:
+            raise ValueError(f"contexts must have shape (K, C), K ≥ 1; got {tuple(contexts.shape)}")
+        self.estimator, self.contexts = estimator, torch.unique(contexts, dim=0)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log q(x), float64, shape (N,) for ``x`` (N, D)."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        logs = torch.stack(
+            [self.estimator.log_prob(x, c.expand(len(x), -1)) for c in self.contexts]
+        )
+        return torch.logsumexp(logs, 0) - math.log(len(self.contexts))
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` draws (n, D): component k contributes a multinomial share of them."""
+        if len(self.contexts) == 1:
+            return self.estimator.sample(n, self.contexts[0])
+        counts = torch.bincount(
+            torch.randint(len(self.contexts), (n,)), minlength=len(self.contexts)
+        )
+        parts = [
+            self.estimator.sample(int(m), c)
+            for c, m in zip(self.contexts, counts, strict=True)
+            if m > 0
         ]
         return torch.cat(parts)[torch.randperm(n)]
 

@@ -31,7 +31,7 @@ from astrogen.diagnostics.metrics import sliced_wasserstein, wasserstein_1d
 from astrogen.io.galforge import load_population
 from astrogen.models.autoencoder import Autoencoder, fit_autoencoder
 from astrogen.models.bijectors import BoundedLogit
-from astrogen.models.flows import DensityEstimator, fit_density
+from astrogen.models.flows import ContextMixture, DensityEstimator, fit_density
 from astrogen.sims.galforge import (
     COLUMNS,
     CONDITIONS,
@@ -238,14 +238,49 @@ def galaxy_conditions(
     """
     data = data or dataset(cfg, seed, progress=False)
     if image_latents is None:
-        ae, _ = autoencoder_for(cfg, seed, device, progress=False)
-        image_latents = ae.embed(torch.as_tensor(data["images"])).numpy()
+        image_latents = projection_latents(cfg, seed, data, device)
     galaxies = data["galaxies"]
     z = mean_per_galaxy(image_latents, data["image_galaxy"], len(galaxies))
     table = galaxies[[*CONDITIONS, "split"]].copy()
     for k in range(z.shape[1]):
         table[f"z{k}"] = z[:, k]
     return table
+
+
+def projection_latents(cfg: Config, seed: int, data: dict, device: str = "cpu") -> np.ndarray:
+    """The autoencoder's latent of every image of ``data``, (M images, latent); the autoencoder
+    is loaded (trained on ``device`` if missing)."""
+    ae, _ = autoencoder_for(cfg, seed, device, progress=False)
+    return ae.embed(torch.as_tensor(data["images"])).numpy()
+
+
+def projection_conditions(
+    names: Sequence[str], table: pd.DataFrame, data: dict, image_latents: np.ndarray, galaxy: int
+) -> np.ndarray:
+    """The conditions of ``galaxy`` once per projection, (K, C) in ``names`` order: its global
+    parameters with the latent of each of its K images (one row if ``names`` has no latent)."""
+    rows = NamedConditions(names).matrix(table.iloc[[galaxy]])
+    latent_columns = [i for i, n in enumerate(names) if n.startswith("z")]
+    if not latent_columns:
+        return rows
+    own = image_latents[data["image_galaxy"] == galaxy]
+    rows = np.repeat(rows, len(own), 0)
+    rows[:, latent_columns] = own
+    return rows
+
+
+def held_out_density(
+    est: DensityEstimator, names: Sequence[str], table: pd.DataFrame, data: dict,
+    image_latents: np.ndarray | None, galaxy: int,
+) -> ContextMixture:  # fmt: skip
+    """The model density of a held-out ``galaxy``: the equal mixture of q(star | conditions)
+    over its projections' latents (``image_latents``, one row per image of ``data``), or, with
+    ``image_latents=None``, q at its mean latent in ``table``."""
+    views = (
+        NamedConditions(names).matrix(table.iloc[[galaxy]]) if image_latents is None
+        else projection_conditions(names, table, data, image_latents, galaxy)
+    )  # fmt: skip
+    return ContextMixture(est, torch.as_tensor(views))
 
 
 def star_arrays(
@@ -292,8 +327,7 @@ def _trained_flow(
 
     def train():
         data = dataset(cfg, seed, progress=False)
-        ae, _ = autoencoder_for(cfg, seed, device, progress=False)
-        z_images = ae.embed(torch.as_tensor(data["images"])).numpy()
+        z_images = projection_latents(cfg, seed, data, device)
         table = galaxy_conditions(cfg, seed, data, z_images)
         counts = data["galaxies"].loc[data["galaxies"]["split"] == "train", "n_stars"]
         per_galaxy = int(np.median(counts)) if balanced else None
@@ -415,21 +449,21 @@ def sample_validity(samples: np.ndarray) -> np.ndarray:
     return np.isfinite(samples).all(1) & (z > 0) & (age >= 0) & (age <= T_MAX)
 
 
-def test_galaxy_stars(
-    data: dict, rng: np.random.Generator, max_stars: int
+def held_out_galaxy_stars(
+    data: dict, rng: np.random.Generator, max_stars: int, split: str = "test"
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(galaxy index, up to ``max_stars`` of its stars (n, 10) float64, drawn without
-    replacement) for each test galaxy in turn; ``rng`` draws the subset."""
-    for g in np.flatnonzero(data["galaxies"]["split"].to_numpy() == "test"):
+    replacement) for each galaxy of ``split`` in turn; ``rng`` draws the subset."""
+    for g in np.flatnonzero(data["galaxies"]["split"].to_numpy() == split):
         stars = data["stars"][data["star_galaxy"] == g].astype(np.float64)
         yield g, stars[rng.choice(len(stars), min(len(stars), max_stars), replace=False)]
 
 
 def evaluate_flow(
     est: DensityEstimator, names: Sequence[str], data: dict, table: pd.DataFrame, seed: int,
-    max_stars: int = 4000,
+    max_stars: int = 4000, *, image_latents: np.ndarray | None, split: str = "test",
 ) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip
-    """Per held-out (test) galaxy: NLL and forward KL from the exact density, W1 per dimension
+    """Per held-out galaxy of ``split`` (default the test galaxies): NLL and forward KL from the exact density, W1 per dimension
     (in units of the true standard deviation), sliced W1 (standardised), invalid-sample
     fraction, the largest distance of a valid sample from the true mean in true σ (``max_z``;
     ``max_z_truth`` for the true stars themselves), the sample's recomputed global parameters;
@@ -441,6 +475,12 @@ def evaluate_flow(
     medians over galaxies (``w1_median``, ``sliced_w1_median``) are reported beside the means,
     and ``max_z`` names the cause.
 
+    A galaxy's model density is the equal mixture of q(star | parameters, z_k) over the latents
+    z_k of its K projections (``image_latents``, one row per image of ``data``; see
+    :class:`~astrogen.models.flows.ContextMixture`), as every training star carried the latent of
+    one random projection; ``image_latents=None`` conditions on the galaxy's mean latent in
+    ``table`` instead. Flows without latent conditions are the same either way.
+
     Up to ``max_stars`` true stars per galaxy are compared with as many samples.
     """
     named = NamedConditions(names)
@@ -449,13 +489,13 @@ def evaluate_flow(
     torch.manual_seed(seed)
     rows, truth_pool, sample_pool = [], [], []
     n_sampled, t_sampling = 0, 0.0
-    for g, stars in test_galaxy_stars(data, rng, max_stars):
+    for g, stars in held_out_galaxy_stars(data, rng, max_stars, split):
         context = named.matrix(table.iloc[[g]])
-        c = torch.as_tensor(np.repeat(context, len(stars), 0))
+        density = held_out_density(est, names, table, data, image_latents, g)
         with torch.no_grad():
-            log_q = est.log_prob(torch.as_tensor(stars), c).numpy()
+            log_q = density.log_prob(torch.as_tensor(stars)).numpy()
             start = time.perf_counter()
-            samples = est.sample(len(stars), torch.as_tensor(context[0])).numpy()
+            samples = density.sample(len(stars)).numpy()
             t_sampling += time.perf_counter() - start
         n_sampled += len(samples)
         log_p = log_density(stars, galaxies.iloc[g]) if data["simulated"] else np.nan
@@ -528,7 +568,7 @@ def cost_of_unknown_properties(
     rng = np.random.default_rng([seed, 55])
     sets = {**{h: (h,) for h in UNKNOWABLE}, "all": UNKNOWABLE, **(joint or {})}
     rows = []
-    for g, stars in test_galaxy_stars(data, rng, max_stars):
+    for g, stars in held_out_galaxy_stars(data, rng, max_stars):
         galaxy = galaxies.iloc[g]
         log_p = log_density(stars, galaxy)
         draws = sample_galaxies(n_draws, rng, log_mass=galaxy["log_mass"])
@@ -562,7 +602,7 @@ def c2st_of_unknown_properties(
     galaxies = data["galaxies"]
     rng = np.random.default_rng([seed, 56])
     pools: dict[str, tuple[list, list]] = {name: ([], []) for name in sets}
-    for g, stars in test_galaxy_stars(data, rng, max_stars):
+    for g, stars in held_out_galaxy_stars(data, rng, max_stars):
         galaxy = galaxies.iloc[g]
         context = np.repeat(galaxy[list(CONDITIONS)].to_numpy(float)[None], len(stars), 0)
         draws = sample_galaxies(n_draws, rng, log_mass=galaxy["log_mass"])

@@ -93,6 +93,11 @@ class EvaluationConfig:
     floor_draws: int = setting(48, minimum=1, doc="prior draws of the KL floor's mixture")
     floor_stars: int = setting(2_000, minimum=10, doc="true stars per test galaxy for the KL floor")
     c2st_floor_draws: int = setting(64, minimum=1, doc="prior draws of the C2ST floor's mixture")
+    projection_mixture: bool = setting(
+        True,
+        doc="a held-out galaxy's density is the equal mixture of q(star | parameters, z_k) over "
+        "its projections' latents z_k, as in training (False: q at the mean latent)",
+    )
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ EVALUATION_ONLY = (
     "evaluation.floor_draws",
     "evaluation.floor_stars",
     "evaluation.c2st_floor_draws",
+    "evaluation.projection_mixture",
 )
 
 # What a flow trains with besides its epochs (tuning trials run for ``tuning.epochs``).
@@ -233,6 +239,14 @@ TARGETS: dict[str, tuple[Target, ...]] = {
             why="the logit map makes Z ≤ 0 and ages outside 0–13.8 Gyr impossible",
         ),
         Target("nll_gain_latent_mean", why="the latent's worth, mean over replicates, reported"),
+        Target(
+            "c2st_auc_val_mixture",
+            why="validation galaxies, mixture over projections (the default), reported",
+        ),
+        Target(
+            "c2st_auc_val_mean_latent",
+            why="validation galaxies, conditioned on the mean latent instead, reported",
+        ),
         Target("kl_floor_gradient_spin_bulge", why="a blind model's KL floor, reported"),
     ),
     # A folder of real galaxies: no exact density and no known answer for the latent's worth;
