@@ -239,6 +239,11 @@ TARGETS: dict[str, tuple[Target, ...]] = {
             why="the logit map makes Z ≤ 0 and ages outside 0–13.8 Gyr impossible",
         ),
         Target("nll_gain_latent_mean", why="the latent's worth, mean over replicates, reported"),
+        *(
+            Target(f"{key}_replicate_{stat}", why=f"{key} of the best family over the replicates")
+            for key in ("c2st_auc", "forward_kl")
+            for stat in ("mean", "max")
+        ),
         Target(
             "c2st_auc_val_mixture",
             why="validation galaxies, mixture over projections (the default), reported",
