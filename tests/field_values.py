@@ -10,8 +10,8 @@ def another_value(value, hint, field: dataclasses.Field | None = None):
     maximum = field.metadata.get("maximum") if field is not None else None
     if typing.get_origin(hint) is typing.Literal:
         return next(c for c in typing.get_args(hint) if c != value)
-    if value is None:  # an optional number left to its rule: give it one
-        return 7
+    if value is None:  # an optional setting left to its rule: give it a value
+        return True if bool in typing.get_args(hint) else 7
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):

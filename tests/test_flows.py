@@ -143,9 +143,10 @@ def test_context_mixture_is_the_mean_density_over_its_contexts():
     x, c = torch.randn(2000, 2, dtype=torch.float64), torch.randn(2000, 3, dtype=torch.float64)
     est = fit_density(x, c, epochs=1, transforms=1, hidden=(8,), seed=0, progress=False)
     views = torch.randn(4, 3, dtype=torch.float64)
-    mix = ContextMixture(est, torch.cat([views, views[:1]]))  # a repeated view counts once
+    mix = ContextMixture(est, torch.cat([views, views[:1]]))  # a repeated view weighs twice
     xt = torch.randn(10, 2, dtype=torch.float64)
-    expected = torch.stack([est.log_prob(xt, v.expand(10, 3)).exp() for v in views]).mean(0)
+    densities = torch.stack([est.log_prob(xt, v.expand(10, 3)).exp() for v in views])
+    expected = (densities.sum(0) + densities[0]) / 5
     torch.testing.assert_close(mix.log_prob(xt), expected.log())
     assert mix.sample(13).shape == (13, 2)
     one = ContextMixture(est, views[:1])  # one view: exactly the estimator at that context

@@ -318,3 +318,13 @@ def test_projection_conditions_give_each_view_its_latent():
     np.testing.assert_array_equal(  # no latent among the conditions: one row
         study.projection_conditions(("log_mass",), table, data, latents, 1), [[10.0]]
     )
+
+
+def test_held_out_density_mixes_a_galaxys_projections_or_takes_its_mean_latent():
+    table = pd.DataFrame({"log_mass": [9.0, 10.0], "z0": [0.5, 2.0]})
+    latents = np.array([[0.0], [1.0], [1.5], [2.5], [3.0]])
+    data = {"image_galaxy": np.array([0, 0, 1, 1, 1])}
+    mixed = study.held_out_density(None, ("log_mass", "z0"), table, data, latents, 1)
+    np.testing.assert_array_equal(mixed.contexts, [[10.0, 1.5], [10.0, 2.5], [10.0, 3.0]])
+    mean = study.held_out_density(None, ("log_mass", "z0"), table, data, None, 1)
+    np.testing.assert_array_equal(mean.contexts, [[10.0, 2.0]])

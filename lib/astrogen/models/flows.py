@@ -12,8 +12,7 @@ in float32; log-densities come back in float64 in the units of ``x``.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import zuko
@@ -178,6 +177,19 @@ class DensityEstimator(nn.Module):
         return self.bijector.inverse(x.double())
 
 
+def equal_mixture_log_prob(logs: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log \frac{1}{K} \sum_k e^{\ell_k}` of component log-densities ``logs`` (K, N), (N,)."""
+    return torch.logsumexp(logs, 0) - torch.log(torch.tensor(float(len(logs))))
+
+
+def equal_mixture_sample(draw: Callable[[int, int], torch.Tensor], k: int, n: int) -> torch.Tensor:
+    """``n`` draws of an equal mixture of ``k`` components, shuffled: component i contributes a
+    multinomial share m_i, drawn as ``draw(i, m_i)`` (m_i, D)."""
+    counts = torch.bincount(torch.randint(k, (n,)), minlength=k)
+    parts = [draw(i, int(m)) for i, m in enumerate(counts) if m > 0]
+    return torch.cat(parts)[torch.randperm(n)]
+
+
 class DensityEnsemble(nn.Module):
     r"""Equal-weight mixture :math:`q(x) = \frac{1}{K}\sum_k q_k(x)` of density estimators."""
 
@@ -189,17 +201,13 @@ class DensityEnsemble(nn.Module):
 
     def log_prob(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """log of the mixture density, shape (N,)."""
-        logs = torch.stack([m.log_prob(x, context) for m in self.members])
-        return torch.logsumexp(logs, 0) - torch.log(torch.tensor(float(len(self.members))))
+        return equal_mixture_log_prob(torch.stack([m.log_prob(x, context) for m in self.members]))
 
     @torch.no_grad()
     def sample(self, n: int, context: torch.Tensor | None = None) -> torch.Tensor:
         """Mixture samples: member k contributes a multinomial share of the ``n`` draws."""
-        counts = torch.bincount(torch.randint(len(self.members), (n,)), minlength=len(self.members))
-        parts = [
-            m.sample(int(c), context) for m, c in zip(self.members, counts, strict=True) if c > 0
-        ]
-        return torch.cat(parts)[torch.randperm(n)]
+        members = self.members
+        return equal_mixture_sample(lambda i, m: members[i].sample(m, context), len(members), n)
 
 
 class ContextMixture(nn.Module):
@@ -208,9 +216,9 @@ class ContextMixture(nn.Module):
     .. math:: q(x) = \frac{1}{K} \sum_{k=1}^{K} q(x \mid c_k),
 
     for an object seen through K views (a galaxy's projections, each with its own image latent)
-    when the estimator was trained with one view per sample. ``contexts``: (K, C); duplicate rows
-    are merged, so K = 1 (one view, or conditions without a view-dependent part) is exactly
-    ``estimator`` at that context.
+    when the estimator was trained with one view per sample. ``contexts``: (K, C), every row a
+    component (a repeated row weighs as often as it appears); K = 1 is exactly ``estimator`` at
+    that context, draws included.
     """
 
     def __init__(self, estimator: DensityEstimator, contexts: torch.Tensor) -> None:
@@ -218,30 +226,24 @@ class ContextMixture(nn.Module):
         contexts = torch.as_tensor(contexts, dtype=torch.float64)
         if contexts.ndim != 2 or len(contexts) == 0:
             raise ValueError(f"contexts must have shape (K, C), K ≥ 1; got {tuple(contexts.shape)}")
-        self.estimator, self.contexts = estimator, torch.unique(contexts, dim=0)
+        self.estimator = estimator
+        self.register_buffer("contexts", contexts)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log q(x), float64, shape (N,) for ``x`` (N, D)."""
         x = torch.as_tensor(x, dtype=torch.float64)
-        logs = torch.stack(
-            [self.estimator.log_prob(x, c.expand(len(x), -1)) for c in self.contexts]
+        est = self.estimator
+        return equal_mixture_log_prob(
+            torch.stack([est.log_prob(x, c.expand(len(x), -1)) for c in self.contexts])
         )
-        return torch.logsumexp(logs, 0) - math.log(len(self.contexts))
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """``n`` draws (n, D): component k contributes a multinomial share of them."""
         if len(self.contexts) == 1:
             return self.estimator.sample(n, self.contexts[0])
-        counts = torch.bincount(
-            torch.randint(len(self.contexts), (n,)), minlength=len(self.contexts)
-        )
-        parts = [
-            self.estimator.sample(int(m), c)
-            for c, m in zip(self.contexts, counts, strict=True)
-            if m > 0
-        ]
-        return torch.cat(parts)[torch.randperm(n)]
+        est, contexts = self.estimator, self.contexts
+        return equal_mixture_sample(lambda i, m: est.sample(m, contexts[i]), len(contexts), n)
 
 
 def fit_density(

@@ -254,13 +254,17 @@ def projection_latents(cfg: Config, seed: int, data: dict, device: str = "cpu") 
     return ae.embed(torch.as_tensor(data["images"])).numpy()
 
 
+def _latent_columns(names: Sequence[str]) -> list[int]:
+    return [i for i, n in enumerate(names) if n.startswith("z")]
+
+
 def projection_conditions(
     names: Sequence[str], table: pd.DataFrame, data: dict, image_latents: np.ndarray, galaxy: int
 ) -> np.ndarray:
     """The conditions of ``galaxy`` once per projection, (K, C) in ``names`` order: its global
     parameters with the latent of each of its K images (one row if ``names`` has no latent)."""
     rows = NamedConditions(names).matrix(table.iloc[[galaxy]])
-    latent_columns = [i for i, n in enumerate(names) if n.startswith("z")]
+    latent_columns = _latent_columns(names)
     if not latent_columns:
         return rows
     own = image_latents[data["image_galaxy"] == galaxy]
@@ -285,13 +289,13 @@ def held_out_density(
 
 def star_arrays(
     data: dict, table: pd.DataFrame, split: str, names: tuple[str, ...],
-    balanced_to: int | None = None, seed: int = 0, projection_latents: np.ndarray | None = None,
+    balanced_to: int | None = None, seed: int = 0, image_latents: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """(stars (N, 10), conditions (N, C) in ``names`` order, galaxy index (N,)) of a split.
 
     ``balanced_to`` resamples every galaxy to that many stars (without replacement where it has
     more, with replacement where it has fewer), so each galaxy weighs the same in training.
-    ``projection_latents`` (one row per image of ``data["images"]``) gives every star the latent
+    ``image_latents`` (one row per image of ``data["images"]``) gives every star the latent
     of a random projection of its galaxy instead of the galaxy mean: with a few dozen training
     galaxies, the spread over projections is what keeps the flow from treating each galaxy's
     latent as an isolated point (held-out galaxies' latents then fall between known ones).
@@ -306,12 +310,12 @@ def star_arrays(
             for r in (np.flatnonzero(owner == g) for g in ids)
         ])  # fmt: skip
     context = NamedConditions(names).matrix(table.iloc[owner[rows]].reset_index(drop=True))
-    latent_columns = [i for i, n in enumerate(names) if n.startswith("z")]
-    if projection_latents is not None and latent_columns:
+    latent_columns = _latent_columns(names)
+    if image_latents is not None and latent_columns:
         rng = np.random.default_rng([seed, 54])
         images_of = [np.flatnonzero(data["image_galaxy"] == g) for g in range(len(table))]
         pick = np.array([rng.choice(images_of[g]) for g in owner[rows]])
-        context[:, latent_columns] = projection_latents[pick]
+        context[:, latent_columns] = image_latents[pick]
     return data["stars"][rows].astype(np.float64), context, owner[rows]
 
 
@@ -463,12 +467,13 @@ def evaluate_flow(
     est: DensityEstimator, names: Sequence[str], data: dict, table: pd.DataFrame, seed: int,
     max_stars: int = 4000, *, image_latents: np.ndarray | None, split: str = "test",
 ) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip
-    """Per held-out galaxy of ``split`` (default the test galaxies): NLL and forward KL from the exact density, W1 per dimension
-    (in units of the true standard deviation), sliced W1 (standardised), invalid-sample
-    fraction, the largest distance of a valid sample from the true mean in true σ (``max_z``;
-    ``max_z_truth`` for the true stars themselves), the sample's recomputed global parameters;
-    plus pooled numbers: C2ST AUC of (star, conditions) truth vs samples over all test
-    galaxies, and sampling throughput.
+    """Per galaxy of ``split`` (default the test galaxies): NLL and forward KL from the exact
+    density, W1 per dimension (in units of the true standard deviation), sliced W1
+    (standardised), invalid-sample fraction, the largest distance of a valid sample from the
+    true mean in true σ (``max_z``; ``max_z_truth`` for the true stars themselves), the sample's
+    recomputed global parameters; plus pooled numbers over the split's galaxies: C2ST AUC of
+    truth vs samples on rows (star, the galaxy's conditions at its mean latent), and sampling
+    throughput.
 
     W1 weighs every sample by its distance, so one sample at 10⁸ σ (an affine flow's
     exponential tails can produce one) sets a galaxy's W1 and then the mean over galaxies; the
@@ -477,9 +482,10 @@ def evaluate_flow(
 
     A galaxy's model density is the equal mixture of q(star | parameters, z_k) over the latents
     z_k of its K projections (``image_latents``, one row per image of ``data``; see
-    :class:`~astrogen.models.flows.ContextMixture`), as every training star carried the latent of
-    one random projection; ``image_latents=None`` conditions on the galaxy's mean latent in
-    ``table`` instead. Flows without latent conditions are the same either way.
+    :func:`held_out_density`), as every training star carried the latent of one random
+    projection; ``image_latents=None`` conditions on the galaxy's mean latent in ``table``
+    instead. Flows without latent conditions are the same either way. A mixture samples in K
+    calls of the flow, so its ``stars_per_second`` is below a single context's.
 
     Up to ``max_stars`` true stars per galaxy are compared with as many samples.
     """
