@@ -184,3 +184,38 @@ def test_spearman_is_exact_for_one_swap_and_zero_for_a_constant():
     assert spearman([0, 0.25, 0.5, 0.75, 1], [1, 3, 2, 4, 5]) == 0.9
     assert spearman([0, 0.25, 0.5, 0.75, 1], [5, 4, 3, 2, 1]) == -1.0
     assert spearman([0, 1, 2], [3, 3, 3]) == 0.0
+
+
+def test_the_stretch_inverts_to_the_bands_flux_and_flux_properties_see_the_light_itself():
+    from astrogen.sims.anomaly import SKY_STRETCH, to_rgb
+    from astrogen.stretch import LuptonStretch
+
+    rng = np.random.default_rng(0)
+    # near-grey pixels (balanced by the scales) from the sky's level to bright cores: no channel
+    # saturates, so the inverse is exact
+    level = rng.uniform(0.01, 5.0, (4, 1, 8, 8)) * rng.uniform(0.9, 1.1, (4, 3, 8, 8))
+    bands = (level / np.array([1.8, 1.2, 1.0])[:, None, None]).astype(np.float32)  # g, r, i
+    flux = SKY_STRETCH.to_flux(SKY_STRETCH.to_rgb(bands))  # R, G, B = i, r, g
+    np.testing.assert_allclose(flux, bands[:, ::-1], rtol=1e-5)
+    np.testing.assert_array_equal(to_rgb(bands), SKY_STRETCH.to_rgb(bands))
+    # 8-bit: within the quantisation step; zero stays zero
+    eight = np.round(SKY_STRETCH.to_rgb(bands) * 255).astype(np.uint8)
+    np.testing.assert_allclose(SKY_STRETCH.to_flux(eight), bands[:, ::-1], rtol=0.03)
+    assert (SKY_STRETCH.to_flux(np.zeros((1, 3, 2, 2), np.uint8)) == 0).all()
+
+    # two Gaussian galaxies of the same total flux, one 2.5 × smaller: on linear flux their
+    # magnitudes agree and the radius ratio is the true one; the stretch hides both
+    yy, xx = np.indices((64, 64)) - 31.5
+    stretch = LuptonStretch(q=8.0, soft=0.5, scales=(1.0, 1.0, 1.0))
+
+    def galaxy(sigma, total=400.0):
+        image = total * np.exp(-(xx**2 + yy**2) / (2 * sigma**2)) / (2 * np.pi * sigma**2)
+        return image[None].repeat(3, 0)
+
+    pixels = np.round(stretch.to_rgb(np.stack([galaxy(5.0), galaxy(2.0)])) * 255).astype(np.uint8)
+    linear = measure_properties(pixels, 1.0, stretch=stretch)
+    stretched = measure_properties(pixels, 1.0)
+    assert abs(linear.loc[0, "mag"] - linear.loc[1, "mag"]) < 0.05
+    assert linear.loc[0, "r50"] / linear.loc[1, "r50"] == pytest.approx(2.5, rel=0.05)
+    assert linear.loc[0, "r50"] == pytest.approx(5.0 * np.sqrt(2 * np.log(2)), rel=0.05)
+    assert stretched.loc[1, "mag"] - stretched.loc[0, "mag"] > 0.3  # the compact one "fainter"

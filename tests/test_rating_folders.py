@@ -38,8 +38,9 @@ def test_two_plain_folders_load_split_and_rate(tmp_path):
     assert pixels.shape == (10, 3, 64, 64) and pixels.dtype == np.uint8
     assert table["file"].iloc[0] == "sim_000000.png"
     cfg = notebook.resolve("45_anomaly_scores", "smoke", {"data.source": str(root)})
-    observed = sc.measure(study.real_sky(root, 0)["train"][0])
-    r = sc.rate(cfg, 0, sc.measure(pixels), observed)
+    stretch = sc.stretch_of(cfg)
+    observed = sc.measure(study.real_sky(root, 0)["train"][0], stretch)
+    r = sc.rate(cfg, 0, sc.measure(pixels, stretch), observed)
     assert 0 <= r["p_value"] <= 1 and r["n_simulated"] == 10 and r["n_observed"] == 24
 
 

@@ -3,9 +3,10 @@ r"""Measured properties of 8-bit RGB galaxy cutouts, vectorised over images, and
 The real format of study 4 is a folder of PNG cutouts, so everything here is measured on what
 such a cutout holds: 8-bit R, G, B (i, r, g bands after an asinh stretch), shape (N, 3, H, W)
 ``uint8``. Each image is measured on its own (rows never mix), so a property is the same
-whether an image is measured alone or in a batch.
+whether an image is measured alone or in a batch. With a known display stretch the same
+properties can be measured on linear flux instead (``stretch=``, :mod:`astrogen.stretch`).
 
-With pixels p_c ∈ [0, 1] per channel c:
+With pixels p_c ∈ [0, 1] per channel c (or linear fluxes, when the stretch is undone):
 
 * **background** — per channel the level b_c = mean of the border pixels (``BORDER`` wide)
   below their median + 5 (q₈₄ − q₅₀): a mean, not a median, because the stretch clips negative
@@ -44,6 +45,8 @@ import zlib
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+
+from astrogen.stretch import LuptonStretch
 
 BORDER = 4
 ETA = 0.2
@@ -182,13 +185,19 @@ def _colour(blue: np.ndarray, red: np.ndarray, floor: np.ndarray) -> np.ndarray:
     return -2.5 * np.log10(np.maximum(blue, floor) / np.maximum(red, floor))
 
 
-def _measure_batch(pixels: np.ndarray, pixel_scale: float) -> dict[str, np.ndarray]:
-    p = np.asarray(pixels, np.float64) / 255.0
+def _measure_batch(
+    pixels: np.ndarray, pixel_scale: float, stretch: LuptonStretch | None
+) -> dict[str, np.ndarray]:
+    if stretch is None:
+        p, quantum = np.asarray(pixels, np.float64) / 255.0, 1 / 255
+    else:  # linear flux; the smallest non-zero value a channel can hold
+        p = stretch.to_flux(pixels)
+        quantum = stretch.soft * np.sinh(stretch.q / 255) / stretch.q / max(stretch.scales)
     n, _, h, w = p.shape
     border = _border(p, BORDER)  # (N, 3, K)
     median = np.median(border, 2, keepdims=True)
     width = np.quantile(border, 0.8413, 2, keepdims=True) - median
-    sky = border <= median + 5 * np.maximum(width, 1 / 255)  # drop light reaching the border
+    sky = border <= median + 5 * np.maximum(width, quantum)  # drop light reaching the border
     level = (border * sky).sum(2) / np.maximum(sky.sum(2), 1)  # (N, 3) clipped mean
     channels = p - level[:, :, None, None]
     image = channels.mean(1)  # (N, H, W)
@@ -280,10 +289,16 @@ def _measure_batch(pixels: np.ndarray, pixel_scale: float) -> dict[str, np.ndarr
     return out
 
 
-def measure_properties(pixels: np.ndarray, pixel_scale: float = PIXEL_SCALE) -> pd.DataFrame:
+def measure_properties(
+    pixels: np.ndarray, pixel_scale: float = PIXEL_SCALE, stretch: LuptonStretch | None = None
+) -> pd.DataFrame:
     """All :data:`COLUMNS` of 8-bit RGB cutouts (N, 3, H, W) ``uint8``; radii in arcsec.
 
-    An image whose aperture holds no positive light gets NaN for every light-based property.
+    ``stretch`` None measures the stretched light as the cutout holds it; a
+    :class:`astrogen.stretch.LuptonStretch` first undoes that stretch, so every property is
+    measured on linear flux (``mag`` then is −2.5 log₁₀ of the band-mean flux in the bands'
+    units, colours are true colours). An image whose aperture holds no positive light gets NaN
+    for every light-based property.
 
     Raises:
         ValueError: for anything but a (N, 3, H, W) uint8 array.
@@ -292,7 +307,7 @@ def measure_properties(pixels: np.ndarray, pixel_scale: float = PIXEL_SCALE) -> 
     if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.dtype != np.uint8:
         raise ValueError(f"expected (N, 3, H, W) uint8 pixels, got {pixels.shape} {pixels.dtype}")
     parts = [
-        pd.DataFrame(_measure_batch(pixels[i : i + _BATCH], pixel_scale), columns=COLUMNS)
+        pd.DataFrame(_measure_batch(pixels[i : i + _BATCH], pixel_scale, stretch), columns=COLUMNS)
         for i in range(0, len(pixels), _BATCH)
     ]
     if not parts:

@@ -56,6 +56,7 @@ import torch
 from scipy.special import expit
 
 from astrogen.sims.sersic import SERSIC_MIXTURES
+from astrogen.stretch import LuptonStretch
 
 BANDS = ("g", "r", "i")
 PIXEL_SCALE = 0.396  # arcsec per pixel (SDSS)
@@ -73,9 +74,8 @@ ARM_BLOBS = 10  # Gaussians per spiral arm
 MAX_ARMS = 3
 MAX_CLUMPS = 6
 RESOLVED_RADIUS = 2.0  # arcsec: disks larger than this may show arms and clumps
-RGB_SCALES = np.array([1.0, 1.2, 1.8])  # i, r, g multipliers before the stretch (balance g)
-RGB_Q = 8.0
-RGB_STRETCH = 0.5  # nanomaggies: the linear range of the asinh stretch
+# i, r, g multipliers 1, 1.2, 1.8 (balance g), q = 8, linear range 0.5 nanomaggies
+SKY_STRETCH = LuptonStretch(q=8.0, soft=0.5, scales=(1.0, 1.2, 1.8))
 PARTICLES_AT_FULL = 300  # star particles per galaxy at severity 1 of the "particles" suite
 MAX_PARTICLES = 200_000
 _BATCH = 64  # images per rendering batch: 64 × 52 components × 96 × 49 complex64 ≈ 125 MB
@@ -491,24 +491,10 @@ def render_noiseless(
     return out
 
 
-def to_rgb(
-    images: np.ndarray,
-    q: float = RGB_Q,
-    stretch: float = RGB_STRETCH,
-    scales: np.ndarray = RGB_SCALES,
-) -> np.ndarray:
-    r"""Lupton et al. (2004) colour images from (N, 3, H, W) g, r, i: (N, 3, H, W) R, G, B in [0, 1].
-
-    (R, G, B) = scales · (i, r, g), clipped at 0; with I = (R + G + B)/3 each channel becomes
-    X asinh(q I / stretch) / (q I); a pixel whose brightest channel exceeds 1 is divided by it
-    (saturation keeps the hue).
-    """
-    rgb = np.clip(images[:, ::-1] * np.asarray(scales, dtype=np.float32)[:, None, None], 0, None)
-    intensity = rgb.mean(1, keepdims=True)
-    gain = np.arcsinh(q * intensity / stretch) / (q * np.maximum(intensity, 1e-12))
-    rgb = rgb * np.where(intensity > 0, gain, 0.0)
-    rgb /= np.maximum(rgb.max(1, keepdims=True), 1.0)
-    return rgb.astype(np.float32)
+def to_rgb(images: np.ndarray, stretch: LuptonStretch = SKY_STRETCH) -> np.ndarray:
+    """Lupton et al. (2004) colour images from (N, 3, H, W) g, r, i: (N, 3, H, W) R, G, B in [0, 1]
+    (:class:`astrogen.stretch.LuptonStretch`, the sky's parameters by default)."""
+    return stretch.to_rgb(images)
 
 
 def _truth(pop: dict[str, np.ndarray], particles: int | None) -> pd.DataFrame:

@@ -16,8 +16,10 @@ from astrogen.config import Artifact, Target, bounds, setting
 SUITE_NAMES = ("compact", "bulgy", "colours", "smooth", "particles", "psf", "noise")
 PHYSICAL = SUITE_NAMES[:5]
 DETECTABLE = tuple(s for s in SUITE_NAMES if s != "smooth")
-FAMILIES = ("ganomaly", "complexity", "features", "embedding", "combined")
-DefaultScore = Literal["auto", "ganomaly", "complexity", "features", "embedding", "combined"]
+FAMILIES = ("ganomaly", "complexity", "features", "flux_features", "embedding", "combined")
+DefaultScore = Literal[
+    "auto", "ganomaly", "complexity", "features", "flux_features", "embedding", "combined"
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,14 @@ class DataConfig:
     n_train: int = setting(12_000, minimum=16, doc="sky images GANomaly and the scores learn")
     n_val: int = setting(1_000, minimum=8, doc="held-out sky: checkpoints and calibration")
     n_test: int = setting(1_000, minimum=8, doc="held-out sky every suite is compared with")
+    # The display stretch of the cutouts (astrogen.stretch.LuptonStretch), undone before the
+    # flux_features family measures properties; the simulator's values by default. On cutouts
+    # of unknown stretch the undone light is a monotone re-mapping, not physical flux.
+    stretch_q: float = setting(8.0, minimum=1e-3, doc="asinh softening q of the cutouts")
+    stretch_soft: float = setting(0.5, minimum=1e-6, doc="linear range β of the asinh stretch")
+    stretch_scales: tuple[float, float, float] = setting(
+        (1.0, 1.2, 1.8), doc="multipliers of i, r, g before the stretch"
+    )
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,17 @@ EVALUATION_ONLY = (
     "two_sample.test_fraction",
 )
 _SKY = ("data.n_train", "data.n_val", "data.n_test")
+_STRETCH = ("data.stretch_q", "data.stretch_soft", "data.stretch_scales")
+_FEATURE_FLOW = (
+    *_SKY,
+    "scores.n_fit",
+    "scores.flow_transforms",
+    "scores.flow_hidden",
+    "scores.flow_epochs",
+    "scores.flow_batch_size",
+    "scores.flow_lr",
+    "scores.flow_patience",
+)
 # Cached artifacts and what they are built from; bump a version when its builder changes.
 # A folder's content fingerprint joins the key as an extra (``source=...``).
 ARTIFACTS = {
@@ -197,19 +218,9 @@ ARTIFACTS = {
     "referee": Artifact(
         reads=("referee.n_referee", "referee.width", "referee.epochs", "referee.n_changed")
     ),
-    "features": Artifact(reads=(), version=2),  # + which image set, and the set's own key
-    "feature_flow": Artifact(
-        reads=(
-            *_SKY,
-            "scores.n_fit",
-            "scores.flow_transforms",
-            "scores.flow_hidden",
-            "scores.flow_epochs",
-            "scores.flow_batch_size",
-            "scores.flow_lr",
-            "scores.flow_patience",
-        )
-    ),
+    "features": Artifact(reads=_STRETCH, version=3),  # + which image set, and the set's key
+    "feature_flow": Artifact(reads=_FEATURE_FLOW),
+    "flux_feature_flow": Artifact(reads=(*_FEATURE_FLOW, *_STRETCH)),
     "embedding": Artifact(
         reads=(
             *_SKY,

@@ -8,9 +8,12 @@ split and the seven suites are only ever scored.
 
 Families (:data:`FAMILIES`), each a raw score (larger = less like the sky) and a calibrated
 p-value (:func:`astrogen.models.one_class.upper_p` against the validation split):
-``ganomaly`` A(x); ``complexity`` log A − (a + b L); ``features`` −log q of measured
-properties; ``embedding`` kNN cosine distance of SimCLR embeddings; ``combined`` Fisher's
-−2 Σ log p over the other four, calibrated on leave-one-out validation p-values.
+``ganomaly`` A(x); ``complexity`` log A − (a + b L); ``features`` −log q of properties measured
+on the stretched light the cutout holds; ``flux_features`` the same on linear flux, the display
+stretch undone (:mod:`astrogen.stretch`: sizes, concentrations and magnitudes of the light
+itself, which the asinh stretch compresses); ``embedding`` kNN cosine distance of SimCLR
+embeddings; ``combined`` Fisher's −2 Σ log p over the other five, calibrated on leave-one-out
+validation p-values.
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ from astrogen.models.one_class import (
     upper_p,
 )
 from astrogen.studies.anomaly import STUDY, ganomaly_for, key, sky, to_network
-from astrogen.studies.anomaly.configuration import Config
+from astrogen.stretch import LuptonStretch
+from astrogen.studies.anomaly.configuration import FAMILIES, Config
 
-FAMILIES = ("ganomaly", "complexity", "features", "embedding", "combined")
-BASE = FAMILIES[:4]
+BASE = FAMILIES[:-1]
+FLUX = "flux_"  # prefix of the properties measured on linear flux
+FLUX_COLUMNS = tuple(FLUX + c for c in COLUMNS)
+FLUX_LOG_COLUMNS = tuple(FLUX + c for c in LOG_COLUMNS)
 # What each suite changes by construction (sims.anomaly.SUITES), as groups of
 # image_properties.GROUPS; declared before any suite is measured.
 EXPECTED = {
@@ -57,10 +63,19 @@ EXPECTED = {
 }
 
 
-def measure(pixels: np.ndarray) -> pd.DataFrame:
-    """Measured properties (:data:`astrogen.image_properties.COLUMNS`) and ``complexity``
-    (compressed bits per sub-pixel) of 8-bit RGB images (N, 3, 64, 64)."""
+def stretch_of(cfg: Config) -> LuptonStretch:
+    """The display stretch of the cutouts, as the configuration declares it."""
+    d = cfg.data
+    return LuptonStretch(q=d.stretch_q, soft=d.stretch_soft, scales=d.stretch_scales)
+
+
+def measure(pixels: np.ndarray, stretch: LuptonStretch) -> pd.DataFrame:
+    """Measured properties of 8-bit RGB images (N, 3, 64, 64): :data:`COLUMNS` on the stretched
+    light, :data:`FLUX_COLUMNS` on the linear flux with ``stretch`` undone, and ``complexity``
+    (compressed bits per sub-pixel)."""
     table = _measure(pixels)
+    flux = _measure(pixels, stretch=stretch).add_prefix(FLUX)
+    table = pd.concat([table, flux], axis=1)
     table["complexity"] = compressed_bits(pixels)
     return table
 
@@ -70,7 +85,7 @@ def cached_measure(cfg: Config, seed: int, name: str, pixels: np.ndarray, of: di
     k = key(cfg, "features", seed, set=name, of=of)
 
     def build() -> dict[str, np.ndarray]:
-        return {c: v.to_numpy(float) for c, v in measure(pixels).items()}
+        return {c: v.to_numpy(float) for c, v in measure(pixels, stretch_of(cfg)).items()}
 
     arrays = store.cached_arrays(paths.dataset_dir(STUDY), f"features_{name}", k, build)
     return pd.DataFrame(arrays)
@@ -82,14 +97,19 @@ def fit_set(cfg: Config, seed: int) -> np.ndarray:
     return sky(cfg, seed)["train"][0][: cfg.scores.n_fit]
 
 
-def feature_flow(cfg: Config, seed: int, table: pd.DataFrame) -> tuple[FeatureDensity, dict]:
-    """The feature density fitted on ``table`` (properties of :func:`fit_set`), cached."""
+def feature_flow(
+    cfg: Config, seed: int, table: pd.DataFrame, flux: bool = False
+) -> tuple[FeatureDensity, dict]:
+    """The feature density fitted on ``table`` (properties of :func:`fit_set`), cached; on the
+    linear-flux properties if ``flux``."""
     s = cfg.scores
-    k = key(cfg, "feature_flow", seed)
+    name = "flux_feature_flow" if flux else "feature_flow"
+    columns, log_columns = (FLUX_COLUMNS, FLUX_LOG_COLUMNS) if flux else (COLUMNS, LOG_COLUMNS)
+    k = key(cfg, name, seed)
 
     def train():
         density, n_dropped = fit_feature_density(
-            table, COLUMNS, LOG_COLUMNS, transforms=s.flow_transforms, hidden=s.flow_hidden,
+            table, columns, log_columns, transforms=s.flow_transforms, hidden=s.flow_hidden,
             epochs=s.flow_epochs, batch_size=s.flow_batch_size, lr=s.flow_lr,
             patience=s.flow_patience, seed=seed,
         )  # fmt: skip
@@ -97,9 +117,9 @@ def feature_flow(cfg: Config, seed: int, table: pd.DataFrame) -> tuple[FeatureDe
         return density.estimator, density.estimator.config, {"dropped": n_dropped,
                                                              "history": history}  # fmt: skip
 
-    path = store.artifact_path(paths.checkpoint_dir(STUDY), "feature_flow", k, ".pt")
+    path = store.artifact_path(paths.checkpoint_dir(STUDY), name, k, ".pt")
     estimator, record = store.cached_model(path, k, train, DensityEstimator.from_config)
-    return FeatureDensity(estimator, COLUMNS, LOG_COLUMNS), record
+    return FeatureDensity(estimator, columns, log_columns), record
 
 
 def embedding(cfg: Config, seed: int) -> tuple[ContrastiveEncoder, dict]:
@@ -132,24 +152,27 @@ class Scorers:
     ganomaly: GANomaly
     coefficients: dict
     density: FeatureDensity
+    flux_density: FeatureDensity
+    stretch: LuptonStretch
     encoder: ContrastiveEncoder
     knn: EmbeddingScorer
     reference: dict[str, np.ndarray]
 
     def raw(self, pixels: np.ndarray, table: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Raw scores of the four base families, (N, 4); ``table``: :func:`measure` output."""
-        table = measure(pixels) if table is None else table
+        """Raw scores of the five base families, (N, 5); ``table``: :func:`measure` output."""
+        table = measure(pixels, self.stretch) if table is None else table
         x = to_network(pixels)
         a = self.ganomaly.score(x)
         return pd.DataFrame({
             "ganomaly": a,
             "complexity": complexity_corrected(a, table["complexity"], self.coefficients),
             "features": self.density.score(table),
+            "flux_features": self.flux_density.score(table),
             "embedding": self.knn.score(self.encoder.embed(x)),
         })  # fmt: skip
 
     def score(self, pixels: np.ndarray, table: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Raw score and calibrated p-value of every family, (N, 2 × 5): columns ``<family>``
+        """Raw score and calibrated p-value of every family, (N, 2 × 6): columns ``<family>``
         and ``p_<family>``. An image's row is the same alone or in any batch."""
         raw = self.raw(pixels, table)
         out = raw.copy()
@@ -169,15 +192,18 @@ def fit_scorers(cfg: Config, seed: int, val_table: pd.DataFrame, fit_table: pd.D
     a_val = model.score(to_network(val_pixels))
     coefficients = fit_complexity_correction(a_val, val_table["complexity"])
     density, flow_record = feature_flow(cfg, seed, fit_table)
+    flux_density, flux_record = feature_flow(cfg, seed, fit_table, flux=True)
     encoder, embed_record = embedding(cfg, seed)
     knn = EmbeddingScorer(encoder.embed(to_network(fit_set(cfg, seed))), cfg.scores.k_neighbours)
-    scorers = Scorers(model, coefficients, density, encoder, knn, {})
+    scorers = Scorers(
+        model, coefficients, density, flux_density, stretch_of(cfg), encoder, knn, {}
+    )
     raw = scorers.raw(val_pixels, val_table)
     scorers.reference = {f: raw[f].to_numpy() for f in BASE}
     loo = np.stack([leave_one_out_p(raw[f]) for f in BASE], 1)
     scorers.reference["combined"] = fisher_statistic(loo)
-    record = {"ganomaly": gan_record, "flow": flow_record, "embedding": embed_record,
-              "coefficients": coefficients}  # fmt: skip
+    record = {"ganomaly": gan_record, "flow": flow_record, "flux_flow": flux_record,
+              "embedding": embed_record, "coefficients": coefficients}  # fmt: skip
     return scorers, record
 
 
@@ -203,11 +229,19 @@ def choose_default(dev_auroc: pd.DataFrame, choice: str = "auto") -> str:
     return str(means.index[int(np.argmax(means.to_numpy()))])
 
 
-def explain(test_table: pd.DataFrame, suite_table: pd.DataFrame) -> pd.Series:
-    """Kolmogorov–Smirnov distance of every measured property between a suite and the sky
-    (non-finite values dropped), largest first."""
+def explained_columns(default: str) -> tuple[str, ...]:
+    """The properties an explanation looks at: those the default family scores when it is
+    ``flux_features``, else the stretched light's (fixed with the default, before any suite)."""
+    return FLUX_COLUMNS if default == "flux_features" else COLUMNS
+
+
+def explain(
+    test_table: pd.DataFrame, suite_table: pd.DataFrame, columns: tuple[str, ...] = COLUMNS
+) -> pd.Series:
+    """Kolmogorov–Smirnov distance of every measured property in ``columns`` between a suite
+    and the sky (non-finite values dropped), largest first."""
     out = {}
-    for c in COLUMNS:
+    for c in columns:
         a, b = test_table[c].to_numpy(float), suite_table[c].to_numpy(float)
         a, b = a[np.isfinite(a)], b[np.isfinite(b)]
         out[c] = stats.ks_2samp(a, b).statistic if len(a) and len(b) else np.nan
@@ -215,7 +249,9 @@ def explain(test_table: pd.DataFrame, suite_table: pd.DataFrame) -> pd.Series:
 
 
 def group_of(column: str) -> str:
-    """The :data:`astrogen.image_properties.GROUPS` name a property belongs to."""
+    """The :data:`astrogen.image_properties.GROUPS` name a property (stretched or flux) belongs
+    to."""
+    column = column.removeprefix(FLUX)
     return next(g for g, cols in GROUPS.items() if column in cols)
 
 
