@@ -36,9 +36,7 @@ class LuptonStretch:
         scales = np.asarray(self.scales, dtype=np.float32)[:, None, None]
         rgb = np.clip(bands[:, ::-1] * scales, 0, None)
         intensity = rgb.mean(1, keepdims=True)
-        gain = np.arcsinh(self.q * intensity / self.soft) / (
-            self.q * np.maximum(intensity, 1e-12)
-        )
+        gain = np.arcsinh(self.q * intensity / self.soft) / (self.q * np.maximum(intensity, 1e-12))
         rgb = rgb * np.where(intensity > 0, gain, 0.0)
         rgb /= np.maximum(rgb.max(1, keepdims=True), 1.0)
         return rgb.astype(np.float32)

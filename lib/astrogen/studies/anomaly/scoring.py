@@ -43,8 +43,8 @@ from astrogen.models.one_class import (
     leave_one_out_p,
     upper_p,
 )
-from astrogen.studies.anomaly import STUDY, ganomaly_for, key, sky, to_network
 from astrogen.stretch import LuptonStretch
+from astrogen.studies.anomaly import STUDY, ganomaly_for, key, sky, to_network
 from astrogen.studies.anomaly.configuration import FAMILIES, Config
 
 BASE = FAMILIES[:-1]
@@ -195,9 +195,7 @@ def fit_scorers(cfg: Config, seed: int, val_table: pd.DataFrame, fit_table: pd.D
     flux_density, flux_record = feature_flow(cfg, seed, fit_table, flux=True)
     encoder, embed_record = embedding(cfg, seed)
     knn = EmbeddingScorer(encoder.embed(to_network(fit_set(cfg, seed))), cfg.scores.k_neighbours)
-    scorers = Scorers(
-        model, coefficients, density, flux_density, stretch_of(cfg), encoder, knn, {}
-    )
+    scorers = Scorers(model, coefficients, density, flux_density, stretch_of(cfg), encoder, knn, {})
     raw = scorers.raw(val_pixels, val_table)
     scorers.reference = {f: raw[f].to_numpy() for f in BASE}
     loo = np.stack([leave_one_out_p(raw[f]) for f in BASE], 1)
