@@ -7,7 +7,8 @@ from the same seed and data, and its weights are hashed: equal hashes within a c
 run is deterministic, equal hashes across counts that the thread count does not enter. The
 models are the kinds the studies train, at small sizes: a conditional flow of study 5's width (a
 zuko SOSPF on 10-D stars with 20 conditions, batches of 1 024), the FrEIA cINN of study 2
-(``fit_posterior``), the cWGAN-GP of study 3, the C2ST's gradient-boosted classifier (its AUC is
+(``fit_posterior`` at its small-budget defaults, and ``cinn_study2`` at study 2's width: 12
+blocks × 128 units, batches of 2 048), study 2's MLP ensemble (``mlp``), the cWGAN-GP of study 3, the C2ST's gradient-boosted classifier (its AUC is
 hashed) and a conv autoencoder on 64² three-band images (study 5's image model; study 4's
 GANomaly and referee are conv networks too).
 """
@@ -19,7 +20,7 @@ import hashlib
 import subprocess
 import sys
 
-MODELS = ("flow", "cinn", "cwgan_gp", "c2st", "autoencoder")
+MODELS = ("flow", "cinn", "cinn_study2", "mlp", "cwgan_gp", "c2st", "autoencoder")
 
 
 def train(model: str, threads: int) -> str:
@@ -51,6 +52,22 @@ def train(model: str, threads: int) -> str:
         theta = rng.uniform(-1, 1, size=(5_000, 3))
         x = np.hstack([theta, theta**2]) + 0.1 * rng.normal(size=(5_000, 6))
         net = fit_posterior(theta, x, steps=300, seed=0, progress=False)
+    elif model == "cinn_study2":
+        from astrogen.models.inn import fit_posterior
+
+        rng = np.random.default_rng(0)
+        theta = rng.uniform(-1, 1, size=(40_000, 6))
+        x = np.hstack([theta, theta[:, :1] ** 2]) + 0.1 * rng.normal(size=(40_000, 7))
+        net = fit_posterior(theta, x, blocks=12, hidden=128, batch_size=2048, steps=60,
+                            seed=0, progress=False)  # fmt: skip
+    elif model == "mlp":
+        from astrogen.models.regression import fit_mlp_ensemble
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(20_000, 7))
+        y = np.tanh(x[:, :6]) + 0.1 * rng.normal(size=(20_000, 6))
+        net = fit_mlp_ensemble(x, y, members=2, hidden=128, epochs_mse=1, epochs_mae=1,
+                               seed=0, progress=False)  # fmt: skip
     elif model == "cwgan_gp":
         from astrogen.models.gan import fit_cwgan_gp
 
@@ -79,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)  # model, threads
     args = parser.parse_args()
     if args.worker:
@@ -86,7 +104,7 @@ def main() -> None:
         return
     print("| model | threads | weight hashes of the repeats | same bits within | across counts |")
     print("|---|---|---|---|---|")
-    for model in MODELS:
+    for model in args.models:
         hashes = {n: [worker(model, n) for _ in range(args.repeats)] for n in args.threads}
         across = len({h for hs in hashes.values() for h in hs}) == 1
         for n, hs in hashes.items():
