@@ -223,7 +223,7 @@ def choose_default(dev_auroc: pd.DataFrame, choice: str = "auto") -> str:
     mean AUROC over the development corruptions (columns); ties go to the earlier family."""
     if choice != "auto":
         return choice
-    means = dev_auroc.mean(1)
+    means = dev_auroc.mean(axis=1)
     return str(means.index[int(np.argmax(means.to_numpy()))])
 
 
