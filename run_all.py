@@ -26,7 +26,8 @@ are cached by configuration, so a run that was interrupted resumes where it stop
 A seed sweep runs each selected notebook once per seed (executed notebooks under
 data/runs/<profile>/seed<k>/) and adds to figures/RESULTS.md a table per metric over the seeds
 (mean, sd, standard error, min, max, n) with the targets checked on the seed mean, and a figure
-figures/<study>/sweep_seeds.png of the headline metrics against seed. The single-seed metrics,
+figures/<study>/sweep_seeds.png of the headline metrics against seed. A sweep runs on after a
+failed notebook (one seed's failure is one of its data points). The single-seed metrics,
 figures and README table are left as the last single-seed run made them.
 """
 
@@ -250,7 +251,7 @@ def snakemake_command(args: argparse.Namespace, cfg: dict, jobs: list[Job]) -> l
         "--cores", str(args.cores),
         "--printshellcmds",
     ]  # fmt: skip
-    if args.keep_going:
+    if cfg["keep_going"]:
         cmd.append("--keep-going")
     if args.executor == "slurm":
         cmd += ["--profile", str(args.slurm_profile), "--executor", "slurm"]
@@ -452,7 +453,15 @@ def main(argv: list[str] | None = None) -> int:
     jobs = plan(notebooks, seeds)
     runs = paths.runs_dir(args.profile)
     cfg = workflow_config(
-        notebooks, per_notebook, args.profile, seeds, args.timeout, args.keep_going, runs
+        # A sweep runs every seed: one seed's failed targets are a data point of the sweep,
+        # whose targets are judged on the seed mean.
+        notebooks,
+        per_notebook,
+        args.profile,
+        seeds,
+        args.timeout,
+        args.keep_going or seeds is not None,
+        runs,
     )
     Path(cfg["config_file"]).write_text(json.dumps(cfg, indent=1))
     cmd = snakemake_command(args, cfg, jobs)

@@ -68,7 +68,8 @@ def test_small_budget_trains_in_steps_and_stops_on_its_validation_split():
     assert 0 < h.best_step <= h.steps
 
 
-def test_a_box_prior_and_a_distribution_prior_keep_samples_in_the_support():
+@pytest.mark.parametrize("support", ["reject", "logit"])
+def test_a_box_prior_and_a_distribution_prior_keep_samples_in_the_support(support):
     theta, x = _uniform_problem(2_000, seed=1)
     edge = np.array([0.98, -0.98])  # the posterior's mass piles up on the box's corner
     for prior in (
@@ -77,16 +78,35 @@ def test_a_box_prior_and_a_distribution_prior_keep_samples_in_the_support():
             torch.distributions.Uniform(-torch.ones(2), torch.ones(2)), 1
         ),
     ):
-        est = fit_posterior(theta, x, prior=prior, steps=300, progress=False)
+        est = fit_posterior(theta, x, prior=prior, support=support, steps=300, progress=False)
+        # rejection leaves the flow unbounded; a logit builds the box into it
+        logit_box = [list(b) if b else None for b in est.config["bounds"]]
+        assert logit_box == ([[-1.0, 1.0]] * 2 if support == "logit" else [None, None])
         draws = est.sample(4_000, edge)
         assert draws.shape == (4_000, 2)
         assert (draws.abs() < 1).all()
+        outside = torch.tensor([[1.5, 0.0], [0.5, -0.5]], dtype=torch.float64)
+        logq = est.log_prob(outside, edge)
+        assert logq[0] == -torch.inf and torch.isfinite(logq[1])
     # A prior without a box support is enforced by redrawing what it rejects.
     disc = _Disc()
     inside = np.linalg.norm(theta, axis=1) < 1
     est = fit_posterior(theta[inside], x[inside], prior=disc, steps=300, progress=False)
     draws = est.sample(3_000, edge / np.linalg.norm(edge))
     assert torch.isfinite(disc.log_prob(draws)).all()
+
+
+def test_a_rejecting_box_prior_survives_a_checkpoint(tmp_path):
+    """The box is in the config: a loaded estimator samples inside it with no prior reattached."""
+    theta, x = _uniform_problem(1_000, seed=4)
+    est = fit_posterior(theta, x, prior=[(-1, 1), None], steps=100, progress=False)
+    assert est.config["support_box"] == [[-1.0, 1.0], None]
+    path = tmp_path / "posterior.pt"
+    store.save_state(path, est, {"k": 1}, est.config)
+    loaded, _ = store.load_state(path, posterior_from_config, {"k": 1})
+    draws = loaded.sample(2_000, np.array([0.99, 0.0]))
+    assert (draws[:, 0].abs() < 1).all()
+    torch.testing.assert_close(loaded.log_prob(theta[:5], x[:5]), est.log_prob(theta[:5], x[:5]))
 
 
 class _Disc:
@@ -111,6 +131,8 @@ def test_theta_outside_the_prior_is_a_clear_error():
         fit_posterior(theta, x, prior=_Disc(), steps=1, progress=False)
     with pytest.raises(ValueError, match="either prior or bounds"):
         fit_posterior(theta, x, prior=[None, None], bounds=[None, None], steps=1, progress=False)
+    with pytest.raises(ValueError, match="support must be 'reject' or 'logit'"):
+        fit_posterior(theta, x, prior=[None, None], support="clip", steps=1, progress=False)
 
 
 def test_a_single_observation_gives_n_by_d_in_every_form():

@@ -104,6 +104,12 @@ def test_keep_going_runs_every_notebook_and_reports_each_failure(tmp_path, monke
     assert run_all.main(["--profile", "smoke", "--only", "1"]) == 1
     assert ran() == ["11_hernquist_data"]
     assert "FAILED 11_hernquist_data" in capsys.readouterr().out
+    # a sweep runs every seed after a failure: each seed's failure is one of its data points
+    assert run_all.main(["--profile", "smoke", "--only", "1", "--seeds", "0-1"]) == 1
+    for k in (0, 1):
+        assert sorted(p.name.removesuffix(".job.json") for p in (runs / f"seed{k}").glob("*.job.json")) == [
+            "11_hernquist_data", "12_hernquist_flows", "13_hernquist_accelerations"
+        ]  # fmt: skip
 
 
 def _per_seed():

@@ -6,14 +6,16 @@ A :class:`PosteriorEstimator` models
           + \ln\left|\det \frac{\partial f}{\partial y}\right|
           + \ln\left|\det \frac{\partial T}{\partial θ}\right|,
 
-where T is fixed (a logit for bounded targets, then standardisation), f the cINN and
+where T is fixed (a logit for ``bounds``, then standardisation), f the cINN and
 c(x) the condition: the standardised observables, optionally concatenated with an image summary
 (a conv encoder trained jointly) or with precomputed embedding columns. Scalers live in the
 estimator's JSON config, never in a pickle.
 
 :func:`fit_posterior` sizes itself to the simulation budget N unless told otherwise
 (:func:`budget_settings`), can fit an ensemble (:class:`PosteriorEnsemble`, the equal-weight
-mixture of its members) and respects a prior's support when sampling.
+mixture of its members) and respects a prior's support when sampling: by default it draws from
+the flow and redraws what falls outside (the posterior truncated to the support, as sbi's NPE
+does), or, with ``support="logit"``, with the prior's box built into T.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
@@ -66,6 +68,12 @@ class _Posterior(nn.Module):
     """
 
     prior: Prior | None
+
+    def _outside_support(self, theta: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+        """``logq`` with −inf where θ lies outside the prior's support (if one is attached)."""
+        if self.prior is None:
+            return logq
+        return logq.masked_fill(~in_support(self.prior, theta), -torch.inf)
 
     @torch.no_grad()
     def sample(
@@ -138,7 +146,8 @@ def _broadcast_observation(
 
 
 def _within_support(prior: Prior, draws: torch.Tensor, redraw, max_rounds: int = 100):
-    """Replace the draws (M, n, D) outside the prior's support by fresh ones of the same rows.
+    """Replace the draws (M, n, D) outside the prior's support by fresh ones of the same rows:
+    rejection sampling of the flow truncated to the support.
 
     ``redraw(rows)`` returns (len(rows), n, D) new draws for the observations ``rows``.
     """
@@ -163,6 +172,26 @@ def _within_support(prior: Prior, draws: torch.Tensor, redraw, max_rounds: int =
         f"{int(bad.sum())} of {m * n} posterior draws still fall outside the prior's support "
         f"after {max_rounds} redraws: the posterior puts almost no mass inside it"
     )
+
+
+class BoxSupport:
+    """The support of a box prior, ``low_j ≤ θ_j ≤ high_j`` per column (``None``: unbounded).
+
+    Only the support is represented: what :func:`in_support` and rejection sampling need of a
+    prior given as a box. ``box`` is JSON, so an estimator's config carries it and a loaded
+    checkpoint keeps its support without the caller reattaching the prior.
+    """
+
+    def __init__(self, box: Sequence[tuple[float, float] | None]) -> None:
+        self.box = [None if b is None else [float(b[0]), float(b[1])] for b in box]
+        low = [-math.inf if b is None else b[0] for b in self.box]
+        high = [math.inf if b is None else b[1] for b in self.box]
+        self.support = torch.distributions.constraints.independent(
+            torch.distributions.constraints.interval(
+                torch.tensor(low, dtype=torch.float64), torch.tensor(high, dtype=torch.float64)
+            ),
+            1,
+        )
 
 
 class ConditionalINN(nn.Module):
@@ -200,9 +229,10 @@ class ConditionalINN(nn.Module):
 class PosteriorEstimator(_Posterior):
     """A trained conditional density q(θ | x) with sampling and point estimates.
 
-    ``config`` (JSON): ``targets`` D, ``observables`` C, ``bounds``, ``blocks``, ``hidden``,
-    ``clamp``, ``seed``, the scalers ``theta_scaler`` / ``x_scaler`` and optional ``summary``
-    (``{"channels", "size", "dim", "width", "norm"}``) for a jointly trained image encoder.
+    ``config`` (JSON): ``targets`` D, ``observables`` C, ``bounds`` (the logit's box),
+    ``blocks``, ``hidden``, ``clamp``, ``seed``, the scalers ``theta_scaler`` / ``x_scaler``,
+    optional ``summary`` (``{"channels", "size", "dim", "width", "norm"}``) for a jointly trained
+    image encoder and optional ``support_box``, a box prior enforced by rejection.
     """
 
     def __init__(self, config: dict) -> None:
@@ -225,7 +255,10 @@ class PosteriorEstimator(_Posterior):
             config["seed"],
         )  # fmt: skip
         self.history: TrainHistory | None = None
-        self.prior: Prior | None = None  # not saved: reattach after loading a checkpoint
+        # A box support is saved in the config; a distribution prior is not: reattach it to
+        # ``.prior`` after loading a checkpoint.
+        box = config.get("support_box")
+        self.prior: Prior | None = BoxSupport(box) if box is not None else None
 
     def condition(self, x: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
         """The cINN's condition (N, C'), float32, from observables (N, C) and images."""
@@ -242,11 +275,17 @@ class PosteriorEstimator(_Posterior):
         self, theta: torch.Tensor, x: torch.Tensor, images: torch.Tensor | None = None
     ) -> torch.Tensor:
         """ln q(θ | x), float64, shape (N,), in the units of θ; one observation x (C,) or (1, C)
-        is broadcast to all N rows of θ."""
+        is broadcast to all N rows of θ.
+
+        −inf outside the prior's support. Where the support is enforced by rejection this is the
+        flow's density, not renormalised: it integrates to the flow's mass inside the support,
+        ≤ 1 (sbi's NPE leaves its leakage uncorrected the same way by default).
+        """
         theta = torch.as_tensor(theta, dtype=torch.float64)
         x, images = _broadcast_observation(x, images, len(theta))
         y, ladj = self.target_map(theta)
-        return self.inn.log_prob(y.float(), self.condition(x, images)).double() + ladj
+        logq = self.inn.log_prob(y.float(), self.condition(x, images)).double() + ladj
+        return self._outside_support(theta, logq)
 
     def _draw(
         self, n: int, x: torch.Tensor, images: torch.Tensor | None, batch: int
@@ -275,14 +314,16 @@ class PosteriorEnsemble(_Posterior):
         super().__init__()
         self.config = config
         self.members = nn.ModuleList(PosteriorEstimator(c) for c in config["members"])
-        self.prior: Prior | None = None
+        self.prior: Prior | None = self.members[0].prior
 
     def log_prob(
         self, theta: torch.Tensor, x: torch.Tensor, images: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """ln q(θ | x) of the mixture, float64, shape (N,)."""
+        """ln q(θ | x) of the mixture, float64, shape (N,); −inf outside the prior's support."""
+        theta = torch.as_tensor(theta, dtype=torch.float64)
         per_member = torch.stack([m.log_prob(theta, x, images) for m in self.members])
-        return torch.logsumexp(per_member, 0) - math.log(len(self.members))
+        logq = torch.logsumexp(per_member, 0) - math.log(len(self.members))
+        return self._outside_support(theta, logq)
 
     def _draw(
         self, n: int, x: torch.Tensor, images: torch.Tensor | None, batch: int
@@ -362,6 +403,7 @@ def fit_posterior(
     val_fraction: float | None = None,
     patience: int | None = None,
     ensemble: int = 1,
+    support: Literal["reject", "logit"] = "reject",
     max_seconds: float | None = None,
     seed: int = 0,
     device: str = "cpu",
@@ -379,10 +421,17 @@ def fit_posterior(
         images: optional images (N, C_img, H, H); a conv summary of ``summary_dim`` features is
             then trained jointly with the cINN.
         prior: a box, one ``(low, high)`` or ``None`` per column, or a distribution with
-            ``log_prob`` and ``sample``. A box, or a distribution whose ``support`` is one, is
-            built into the flow by a logit; any other prior's support is enforced by redrawing
-            the samples it rejects. θ outside the prior's support is an error.
-        bounds: the same as a box ``prior`` (kept for existing callers).
+            ``log_prob`` and ``sample``. Sampling respects its support as ``support`` says.
+            θ outside the prior's support is an error.
+        bounds: a box built into the flow by a logit (the form study 2 uses; equivalent to a
+            box ``prior`` with ``support="logit"``).
+        support: how a ``prior`` confines the samples. ``"reject"`` (default): the flow is
+            unbounded and sampling redraws what falls outside the support, i.e. the posterior
+            truncated to it. ``"logit"``: a box, or a distribution whose ``support`` is one, is
+            built into the flow by a logit, so every draw is inside; other supports are still
+            enforced by rejection. The default was chosen on sbibm tasks outside the benchmark
+            (``benchmarks/select_posterior_support.py``): a logit squeezes a posterior near the
+            box's edge into a long tail in the flow's space.
         blocks, hidden, clamp: cINN architecture.
         steps: optimiser-step budget; ``epochs`` instead gives a budget in passes.
         batch_size, lr, val_fraction, patience, max_seconds: see
@@ -406,7 +455,7 @@ def fit_posterior(
     if ensemble < 1:
         raise ValueError(f"ensemble must be at least 1, got {ensemble}")
     n = len(theta)
-    box, prior_dist = _prior_box(prior, bounds, theta)
+    box, prior_dist = _prior_box(prior, bounds, theta, support)
     budget = BudgetSettings.for_budget(n)
     val_fraction = budget.val_rows / n if val_fraction is None else val_fraction
     train_idx, val_idx = split_indices(n, val_fraction, seed)
@@ -429,6 +478,7 @@ def fit_posterior(
     opts = {
         "clamp": clamp, "summary_dim": summary_dim, "summary_width": summary_width, "lr": lr,
         "patience": patience, "max_seconds": max_seconds, "device": device, "progress": progress,
+        "support_box": prior_dist.box if isinstance(prior_dist, BoxSupport) else None,
     }  # fmt: skip
     # Members differ in weights and shuffling only: they share the split, so none trains on the
     # rows that stop the others.
@@ -452,29 +502,43 @@ def fit_posterior(
         for target, source in zip(model.members, members, strict=True):
             target.load_state_dict(source.state_dict())
         model.history = [m.history for m in members]
-    model.prior = prior_dist
+    if prior_dist is not None:
+        model.prior = prior_dist
     return model
 
 
-def _prior_box(prior, bounds, theta: torch.Tensor) -> tuple[list, Prior | None]:
-    """(logit bounds per column, distribution whose support sampling enforces, or None)."""
+def _prior_box(
+    prior, bounds, theta: torch.Tensor, support: str = "reject"
+) -> tuple[list, Prior | None]:
+    """(logit bounds per column, the prior whose support sampling enforces by rejection)."""
     d = theta.shape[1]
+    if support not in ("reject", "logit"):
+        raise ValueError(f"support must be 'reject' or 'logit', got {support!r}")
     if prior is not None and bounds is not None:
         raise ValueError("give either prior or bounds, not both")
-    dist = None
     if prior is None:
         box = list(bounds) if bounds is not None else [None] * d
-    elif hasattr(prior, "log_prob") and hasattr(prior, "sample"):
-        dist = prior
-        box = _support_box(prior, d) or [None] * d
+        _check_box(box, theta)
+        return box, None
+    if hasattr(prior, "log_prob") and hasattr(prior, "sample"):
         inside = in_support(prior, theta)
         if not inside.all():
             raise ValueError(
                 f"{int((~inside).sum())} of {len(theta)} rows of theta lie outside the prior's "
                 "support: the prior must be the one the simulations were drawn from"
             )
-    else:
-        box = list(prior)
+        box = (_support_box(prior, d) if support == "logit" else None) or [None] * d
+        return box, prior
+    box = list(prior)
+    _check_box(box, theta)
+    columns = [None if b is None or b[0] is None else b for b in box]
+    rejecting = BoxSupport(columns) if any(c is not None for c in columns) else None
+    return (box if support == "logit" else [None] * d), rejecting
+
+
+def _check_box(box: list, theta: torch.Tensor) -> None:
+    """A box of one ``(low, high)`` or ``None`` per column of θ that contains every row."""
+    d = theta.shape[1]
     if len(box) != d:
         raise ValueError(
             f"the prior box needs one (low, high) or None per column: {d}, got {len(box)}"
@@ -486,7 +550,6 @@ def _prior_box(prior, bounds, theta: torch.Tensor) -> tuple[list, Prior | None]:
                 raise ValueError(f"prior box column {j}: need low < high, got ({lo}, {hi})")
             if ((theta[:, j] < lo) | (theta[:, j] > hi)).any():
                 raise ValueError(f"theta column {j} has values outside its prior box ({lo}, {hi})")
-    return box, dist
 
 
 def _support_box(prior: Prior, d: int) -> list | None:
@@ -509,11 +572,12 @@ def in_support(prior: Prior, theta: torch.Tensor) -> torch.Tensor:
     A distribution's ``support`` constraint decides where it has one (torch distributions refuse
     to evaluate ``log_prob`` outside it); otherwise a finite ``log_prob``.
     """
-    theta = torch.as_tensor(theta).to(torch.as_tensor(prior.sample((1,))).dtype)
+    theta = torch.as_tensor(theta)
     support = getattr(prior, "support", None)
     if support is not None and hasattr(support, "check"):
         inside = support.check(theta)
         return inside.all(-1) if inside.ndim > 1 else inside
+    theta = theta.to(torch.as_tensor(prior.sample((1,))).dtype)  # e.g. float32 sbi priors
     return torch.isfinite(torch.as_tensor(prior.log_prob(theta)))
 
 
@@ -547,6 +611,8 @@ def _fit_member(
         "x_scaler": Standardize(x.shape[1], x[train_idx]).to_dict(),
         "summary": None,
     }
+    if opts.get("support_box") is not None:
+        config["support_box"] = opts["support_box"]
     if images is not None:
         norm = LogImageNorm.fit(images[train_idx[:5000]])
         config["summary"] = {
