@@ -52,7 +52,8 @@ R = Resources
 RESOURCES: dict[str, Resources] = {
     # study 1: Hernquist distribution functions
     "11_hernquist_data": R(threads=1, mem_mb=2000, minutes=20),
-    "12_hernquist_flows": R(threads=1, mem_mb=3000, minutes=60, gpus=1),
+    # members train side by side, one thread each (astrogen.workers)
+    "12_hernquist_flows": R(threads=2, mem_mb=3000, minutes=60, gpus=1),
     "13_hernquist_accelerations": R(threads=1, mem_mb=3000, minutes=30),
     # study 2: cluster posteriors
     "21_clusters_simulation": R(threads=1, mem_mb=2000, minutes=20),
@@ -72,6 +73,7 @@ RESOURCES: dict[str, Resources] = {
     # study 5: galaxy forge, an autoencoder and flows on its latent space
     "51_galforge_galaxies": R(threads=1, mem_mb=4000, minutes=30),
     "52_galforge_autoencoder": R(threads=1, mem_mb=6000, minutes=60, gpus=1),
+    # flows train side by side, one thread each (astrogen.workers)
     "53_galforge_flows": R(threads=2, mem_mb=6000, minutes=180, gpus=1),
     "54_galforge_evaluation": R(threads=1, mem_mb=6000, minutes=60),
 }

@@ -10,6 +10,8 @@ scikit-learn (its OpenMP runtime, and joblib's CPU count for ``n_jobs=-1``). An 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 ENV = "ASTROGEN_THREADS"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", ENV)
@@ -59,3 +61,21 @@ def limit(n: int | None = None) -> int | None:
         _limiter.restore_original_limits()
     _limiter = threadpool_limits(limits=n)
     return n
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with torch's intra-op pool at ``n`` threads, then restore the count.
+
+    Some models' bits depend on the thread count (``benchmarks/thread_determinism.py``; e.g. a
+    NICE flow), so trainings that may run side by side in one-thread workers
+    (:mod:`astrogen.workers`) train on one thread wherever they run.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import multiprocessing
-import os
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from astrogen import paths, store
 from astrogen.config import artifact_key
@@ -37,6 +32,8 @@ from astrogen.models.flows import DensityEnsemble, DensityEstimator, fit_density
 from astrogen.sims.hernquist import HernquistSphere, add_multiplicative_noise
 from astrogen.sims.plummer import PlummerSphere
 from astrogen.studies.hernquist.configuration import ARTIFACTS, Config
+from astrogen.threads import torch_threads
+from astrogen.workers import run_in_workers, worker_count
 
 STUDY = "hernquist"
 
@@ -323,12 +320,8 @@ def _fit_member(
     """
 
     def train() -> tuple[DensityEstimator, dict, dict]:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             est = fit_density(x, **fit_kwargs, progress=progress)
-        finally:
-            torch.set_num_threads(threads)
         return est, est.config, {"history": est.history.to_dict()}
 
     return store.cached_model(path, params, train, DensityEstimator.from_config)
@@ -337,24 +330,10 @@ def _fit_member(
 _WORKER_DATA: dict[str, Any] = {}
 
 
-def _init_worker(x: torch.Tensor, fit_kwargs: dict, parent: int) -> None:
-    """Keep the catalogue and the shared training settings for this worker's members.
-
-    Tensors (the catalogue, the bijector's buffers) travel here, with the spawned process's
-    start-up: sent later with each task, they would be shared through a listener socket in a
-    ``/tmp/pymp-*`` folder of the parent that outlives the pool (and a killed kernel).
-    """
+def _init_worker(x: torch.Tensor, fit_kwargs: dict) -> None:
+    """Keep the catalogue and the shared training settings for this worker's members."""
     _WORKER_DATA["x"] = x
     _WORKER_DATA["fit_kwargs"] = fit_kwargs
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this worker once the process that started it is gone (e.g. a killed notebook run):
-    workers hold their own end of the task queue, so they would otherwise wait forever."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
 
 
 def _fit_member_in_worker(path: Path, params: dict, seed: int) -> None:
@@ -383,7 +362,7 @@ def fit_ensemble(
     set the velocity scale from the position.
 
     On the CPU, members missing from the store train in ``workers`` processes at once (default:
-    one per available core), each on one thread; the result does not depend on ``workers``. The
+    :func:`astrogen.workers.worker_count`, the job's declared threads), each on one thread; the result does not depend on ``workers``. The
     workers are spawned, so a script that calls this must guard its entry point with
     ``if __name__ == "__main__":`` (notebooks need nothing).
 
@@ -416,24 +395,13 @@ def fit_ensemble(
         jobs.append((path, params, {**fit_kwargs, "seed": seed * 1000 + k}))
 
     missing = [job for job in jobs if not store.is_cached(job[0])]
-    if workers is None:
-        workers = (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        )
-    workers = min(workers or 1, len(missing))
+    workers = min(worker_count() if workers is None else workers or 1, len(missing))
     if device == "cpu" and workers > 1:
-        context = multiprocessing.get_context("spawn")
-        init = (x, fit_kwargs, os.getpid())
-        with ProcessPoolExecutor(workers, context, _init_worker, init) as pool:
-            futures = [
-                pool.submit(_fit_member_in_worker, path, params, kw["seed"])
-                for path, params, kw in missing
-            ]
-            for future in tqdm(
-                as_completed(futures), total=len(futures), desc=f"{name}: members",
-                disable=not progress,
-            ):  # fmt: skip
-                future.result()
+        run_in_workers(
+            _fit_member_in_worker, [(path, params, kw["seed"]) for path, params, kw in missing],
+            workers, initializer=_init_worker, initargs=(x, fit_kwargs),
+            desc=f"{name}: members", progress=progress,
+        )  # fmt: skip
         with torch.random.fork_rng():  # rebuilding draws initial weights; keep the caller's RNG
             trained = [
                 store.load_state(path, DensityEstimator.from_config, params)
