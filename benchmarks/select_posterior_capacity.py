@@ -1,4 +1,4 @@
-"""How `fit_posterior`'s capacity candidates were chosen: held-out NLL on fresh simulations.
+"""How `fit_posterior`'s default capacity was chosen: held-out NLL on fresh simulations.
 
     python benchmarks/select_posterior_capacity.py      # needs the sbi-benchmark extras
 
@@ -7,8 +7,7 @@ budget, every candidate (GLOW blocks × hidden units) trains with the other budg
 defaults on simulations of seed 123 and is scored by its mean negative log-posterior on 20 000
 fresh prior-predictive simulations (seed 456). No sbibm observation or reference posterior is
 used: those are the benchmark's test data (benchmarks/bench_sbi.py) and are only ever scored.
-At 300 simulations 4 × 64 was best on both, which fixes the capacity below 500 training rows;
-above, the candidates compete on each problem's own validation split
+A choice per problem by validation NLL instead was tried and not adopted
 (benchmarks/select_posterior_capacity_rule.py).
 """
 

@@ -51,9 +51,7 @@ def train(model: str, threads: int) -> str:
         rng = np.random.default_rng(0)
         theta = rng.uniform(-1, 1, size=(5_000, 3))
         x = np.hstack([theta, theta**2]) + 0.1 * rng.normal(size=(5_000, 6))
-        # 12 × 128, the largest candidate: the capacity its defaults chose before candidates
-        # competed, so the recorded hashes stay this script's
-        net = fit_posterior(theta, x, blocks=12, hidden=128, steps=300, seed=0, progress=False)
+        net = fit_posterior(theta, x, steps=300, seed=0, progress=False)
     elif model == "cinn_study2":
         from astrogen.models.inn import fit_posterior
 

@@ -8,7 +8,6 @@ import torch
 
 from astrogen import store
 from astrogen.models.inn import (
-    CAPACITY_CANDIDATES,
     BudgetSettings,
     PosteriorEnsemble,
     PosteriorEstimator,
@@ -38,9 +37,8 @@ def test_budget_settings_fit_the_number_of_simulations(n):
     )
     assert 3_000 <= b.steps <= 30_000
     assert b.patience * b.eval_every >= 600
-    # from 500 training rows on, every candidate capacity competes on the validation split
-    assert b.capacities == CAPACITY_CANDIDATES
-    assert BudgetSettings.for_budget(300).capacities == ((4, 64),)
+    assert (b.blocks, b.hidden) == (12, 128)
+    assert (BudgetSettings.for_budget(300).blocks, BudgetSettings.for_budget(300).hidden) == (4, 64)
     with pytest.raises(ValueError, match="at least 20 simulations"):
         BudgetSettings.for_budget(10)
 
@@ -66,25 +64,8 @@ def test_small_budget_trains_in_steps_and_stops_on_its_validation_split():
     h = est.history
     b = BudgetSettings.for_budget(1_000)
     assert h.steps <= 400 and len(h.val) == math.ceil(h.steps / b.eval_every)
+    assert est.config["blocks"] == b.blocks and est.config["hidden"] == b.hidden
     assert 0 < h.best_step <= h.steps
-
-
-def test_the_capacity_with_the_lowest_validation_nll_is_kept():
-    theta, x = _uniform_problem(1_000, seed=2)
-    est = fit_posterior(theta, x, prior=[(-1, 1), (-1, 1)], steps=200, progress=False)
-    scores = est.config["capacity_val_nll"]
-    assert list(scores) == [f"{b}x{h}" for b, h in CAPACITY_CANDIDATES]
-    chosen = f"{est.config['blocks']}x{est.config['hidden']}"
-    assert scores[chosen] == min(scores.values()) == est.history.best_val
-    # The same candidate trained on its own, with the same seed and split, is the same network.
-    b, h = est.config["blocks"], est.config["hidden"]
-    alone = fit_posterior(theta, x, prior=[(-1, 1), (-1, 1)], blocks=b, hidden=h, steps=200,
-                          progress=False)  # fmt: skip
-    assert "capacity_val_nll" not in alone.config
-    torch.testing.assert_close(alone.log_prob(theta[:20], x[:20]), est.log_prob(theta[:20], x[:20]))
-    # one of the two given fixes the capacity; the other is the largest candidate's
-    fixed = fit_posterior(theta, x, blocks=2, steps=20, progress=False)
-    assert (fixed.config["blocks"], fixed.config["hidden"]) == (2, CAPACITY_CANDIDATES[-1][1])
 
 
 @pytest.mark.parametrize("support", ["reject", "logit"])

@@ -343,10 +343,6 @@ def posterior_from_config(config: dict) -> PosteriorEstimator | PosteriorEnsembl
     return PosteriorEnsemble(config) if "members" in config else PosteriorEstimator(config)
 
 
-#: (GLOW blocks, hidden units) a validation-NLL choice of capacity considers, smallest first.
-CAPACITY_CANDIDATES: tuple[tuple[int, int], ...] = ((4, 64), (8, 96), (12, 128))
-
-
 @dataclass(frozen=True)
 class BudgetSettings:
     """Training settings :func:`fit_posterior` derives from the number of simulations N.
@@ -354,22 +350,19 @@ class BudgetSettings:
     The rules, in rows of the table: a validation split of ``max(0.1 N, min(0.2 N, 500))`` rows
     that never trains (small budgets need a validation NLL precise enough to stop on); batches
     of about 1/25 of the training rows, a power of two in [32, 512], so even 10³ simulations get
-    25 optimiser steps per pass; a budget of 150 passes in optimiser steps, within
-    [3·10³, 3·10⁴]; the validation NLL evaluated once a pass, and early stopping after
+    25 optimiser steps per pass; capacity grown with N: 4 GLOW blocks of 64 units below 500
+    training rows, else the cluster study's 12 × 128 (chosen by the held-out NLL of fresh
+    prior-predictive simulations of two_moons and the cluster simulator, never by a benchmark
+    observation: at 300 simulations 4 × 64 was best on both, at 10³ 12 × 128 was best or tied,
+    at 10⁴ it tied 8 × 96); a budget of 150 passes in optimiser steps,
+    within [3·10³, 3·10⁴]; the validation NLL evaluated once a pass, and early stopping after
     ``patience`` evaluations, at least 20 and at least 600 steps, without an improvement.
-
-    Capacity (``capacities``, GLOW blocks × hidden units): below 500 training rows 4 × 64 (best
-    on two_moons and the cluster simulator at 300 simulations, by the held-out NLL of fresh
-    prior-predictive simulations, ``benchmarks/select_posterior_capacity.py``); from 500 rows on,
-    every one of :data:`CAPACITY_CANDIDATES` trains and the lowest validation NLL is kept, so the
-    choice follows the user's simulator. A fixed 12 × 128 was best or tied on those two
-    simulators at 10³ and 10⁴; the per-problem choice was judged on sbibm's gaussian_mixture and
-    slcp (``benchmarks/select_posterior_capacity_rule.py``).
     """
 
     val_rows: int
     batch_size: int
-    capacities: tuple[tuple[int, int], ...]
+    blocks: int
+    hidden: int
     steps: int
     eval_every: int
     patience: int
@@ -381,11 +374,11 @@ class BudgetSettings:
         val_rows = int(max(round(0.1 * n), min(round(0.2 * n), 500)))
         n_train = n - val_rows
         batch_size = int(min(max(2 ** math.floor(math.log2(max(n_train / 25, 1))), 32), 512))
-        capacities = CAPACITY_CANDIDATES[:1] if n_train < 500 else CAPACITY_CANDIDATES
+        blocks, hidden = (4, 64) if n_train < 500 else (12, 128)
         per_pass = math.ceil(n_train / batch_size)
         steps = int(min(max(150 * per_pass, 3_000), 30_000))
         patience = max(20, math.ceil(600 / per_pass))
-        return cls(val_rows, batch_size, capacities, steps, per_pass, patience)
+        return cls(val_rows, batch_size, blocks, hidden, steps, per_pass, patience)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -439,10 +432,7 @@ def fit_posterior(
             enforced by rejection. The default was chosen on sbibm tasks outside the benchmark
             (``benchmarks/select_posterior_support.py``): a logit squeezes a posterior near the
             box's edge into a long tail in the flow's space.
-        blocks, hidden: the cINN's capacity (GLOW blocks, hidden units). Both ``None``: chosen
-            by validation NLL among :data:`CAPACITY_CANDIDATES` (see :class:`BudgetSettings`);
-            one given: that one fixed, the other the largest candidate's.
-        clamp: the soft clamp of the affine couplings' log-scales.
+        blocks, hidden, clamp: cINN architecture.
         steps: optimiser-step budget; ``epochs`` instead gives a budget in passes.
         batch_size, lr, val_fraction, patience, max_seconds: see
             :func:`~astrogen.train.train_likelihood`; the best-validation-NLL state is kept.
@@ -451,9 +441,7 @@ def fit_posterior(
 
     Returns:
         The estimator (on the CPU) with ``.history`` (per member for an ensemble), and
-        ``.config``, which :func:`posterior_from_config` rebuilds before a ``state_dict`` loads
-        (with ``capacity_val_nll``, every candidate's validation NLL, when the capacity was
-        chosen).
+        ``.config``, which :func:`posterior_from_config` rebuilds before a ``state_dict`` loads.
     """
     theta = torch.as_tensor(np.asarray(theta), dtype=torch.float64)
     x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
@@ -471,16 +459,14 @@ def fit_posterior(
     budget = BudgetSettings.for_budget(n)
     val_fraction = budget.val_rows / n if val_fraction is None else val_fraction
     train_idx, val_idx = split_indices(n, val_fraction, seed)
-    if blocks is None and hidden is None:
-        capacities = budget.capacities
-    else:
-        largest = budget.capacities[-1]
-        capacities = ((largest[0] if blocks is None else blocks,
-                       largest[1] if hidden is None else hidden),)  # fmt: skip
-    batch = budget.batch_size if batch_size is None else batch_size
+    settings = {
+        "blocks": budget.blocks if blocks is None else blocks,
+        "hidden": budget.hidden if hidden is None else hidden,
+        "batch_size": budget.batch_size if batch_size is None else batch_size,
+    }
     if epochs is None:
         schedule = {"steps": budget.steps if steps is None else steps,
-                    "eval_every": math.ceil(len(train_idx) / batch)}  # fmt: skip
+                    "eval_every": math.ceil(len(train_idx) / settings["batch_size"])}  # fmt: skip
         default_patience = max(20, math.ceil(600 / schedule["eval_every"]))
     else:
         schedule, default_patience = {"epochs": epochs}, 15
@@ -494,22 +480,21 @@ def fit_posterior(
         "patience": patience, "max_seconds": max_seconds, "device": device, "progress": progress,
         "support_box": prior_dist.box if isinstance(prior_dist, BoxSupport) else None,
     }  # fmt: skip
-
-    def member(k: int, capacity: tuple[int, int]) -> PosteriorEstimator:
-        settings = {"blocks": capacity[0], "hidden": capacity[1], "batch_size": batch}
-        return _fit_member(theta, x, images, box, (train_idx, val_idx), settings, schedule,
-                           {**opts, "seed": seed + 1000 * k})  # fmt: skip
-
-    # Each candidate capacity trains as the first member; the lowest validation NLL is kept and
-    # the other members train at it. Members differ in weights and shuffling only: they share
-    # the split, so none trains on the rows that stop the others.
-    first = {capacity: member(0, capacity) for capacity in capacities}
-    chosen = min(first, key=lambda c: first[c].history.best_val)
-    members = [first[chosen]] + [member(k, chosen) for k in range(1, ensemble)]
-    if len(capacities) > 1:
-        members[0].config["capacity_val_nll"] = {
-            f"{b}x{h}": first[(b, h)].history.best_val for b, h in capacities
-        }
+    # Members differ in weights and shuffling only: they share the split, so none trains on the
+    # rows that stop the others.
+    members = [
+        _fit_member(
+            theta,
+            x,
+            images,
+            box,
+            (train_idx, val_idx),
+            settings,
+            schedule,
+            {**opts, "seed": seed + 1000 * k},
+        )
+        for k in range(ensemble)
+    ]
     if ensemble == 1:
         model = members[0]
     else:
