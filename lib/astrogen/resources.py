@@ -73,7 +73,6 @@ RESOURCES: dict[str, Resources] = {
     # study 5: galaxy forge, an autoencoder and flows on its latent space
     "51_galforge_galaxies": R(threads=1, mem_mb=4000, minutes=30),
     "52_galforge_autoencoder": R(threads=1, mem_mb=6000, minutes=60, gpus=1),
-    # flows train side by side, one thread each (astrogen.workers)
     "53_galforge_flows": R(threads=2, mem_mb=6000, minutes=180, gpus=1),
     "54_galforge_evaluation": R(threads=1, mem_mb=6000, minutes=60),
 }

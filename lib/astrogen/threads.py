@@ -69,7 +69,8 @@ def torch_threads(n: int) -> Iterator[None]:
 
     Some models' bits depend on the thread count (``benchmarks/thread_determinism.py``; e.g. a
     NICE flow), so trainings that may run side by side in one-thread workers
-    (:mod:`astrogen.workers`) train on one thread wherever they run.
+    (:mod:`astrogen.workers`) train on one thread wherever they run, and their weights do not
+    depend on how many run at once.
     """
     import torch
 

@@ -1,6 +1,6 @@
 """Independent trainings side by side in worker processes, one CPU thread each.
 
-Small networks (the flows of studies 1 and 5) gain little from a second intra-op thread, so two
+Small networks (study 1's flows) gain little from a second intra-op thread, so two
 trainings side by side on one thread each finish sooner than one after another on two threads
 (1.35× for study 1's members in ``benchmarks/bench_hernquist.py``). The trainings run on one
 thread wherever they run (:func:`astrogen.threads.torch_threads`; some models' bits depend on the

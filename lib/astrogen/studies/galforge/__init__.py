@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +46,6 @@ from astrogen.sims.galforge import (
     sample_stars,
 )  # fmt: skip
 from astrogen.studies.galforge.configuration import ARTIFACTS, FAMILIES, Config
-from astrogen.threads import torch_threads
-from astrogen.workers import run_in_workers, worker_count
 
 STUDY = "galforge"
 # Z in (0, 1) and age in (0, T_MAX) are mapped to the real line before the flow, so no sample can
@@ -342,13 +339,12 @@ def _trained_flow(
         x, c, _ = star_arrays(data, table, "train", names, per_galaxy, seed, per_projection)
         x_val, c_val, _ = star_arrays(data, table, "val", names)
         patience = f.patience if f.patience is not None else max(3, epochs // 4)
-        with torch_threads(1):  # the same bits in a worker or here (NICE's depend on threads)
-            est = fit_density(
-                x, c, family, bijector=BoundedLogit(PHYSICAL_BOUNDS), transforms=f.transforms,
-                hidden=(f.hidden,) * f.layers, epochs=epochs, batch_size=f.batch_size, lr=lr,
-                validation=(x_val, c_val), patience=patience, seed=seed, device=device,
-                progress=progress,
-            )  # fmt: skip
+        est = fit_density(
+            x, c, family, bijector=BoundedLogit(PHYSICAL_BOUNDS), transforms=f.transforms,
+            hidden=(f.hidden,) * f.layers, epochs=epochs, batch_size=f.batch_size, lr=lr,
+            validation=(x_val, c_val), patience=patience, seed=seed, device=device,
+            progress=progress,
+        )  # fmt: skip
         sidecar = {"history": est.history.to_dict(), "conditions": list(names), "lr": lr}
         return est, est.config, sidecar
 
@@ -362,46 +358,6 @@ def _trained_flow(
 def _flow_path(params: dict) -> Path:
     name = f"{params['artifact']}_{params['family']}"
     return store.artifact_path(paths.checkpoint_dir(STUDY), name, params, ".pt")
-
-
-@dataclass(frozen=True)
-class _FlowJob:
-    """One flow to train: what :func:`_trained_flow` takes besides the configuration."""
-
-    seed: int
-    family: str
-    lr: float
-    epochs: int
-    params: dict
-    use_latent: bool = True
-    balanced: bool = False
-
-
-def _train_flow_in_worker(cfg: Config, job: _FlowJob) -> None:
-    _trained_flow(cfg, job.seed, job.family, job.lr, job.epochs, job.params,
-                  use_latent=job.use_latent, balanced=job.balanced, device="cpu",
-                  progress=False)  # fmt: skip
-
-
-def _train_missing(
-    cfg: Config, jobs: Sequence[_FlowJob], device: str, progress: bool, desc: str
-) -> None:
-    """Train the flows of ``jobs`` that the store lacks: on the CPU side by side in worker
-    processes (:func:`astrogen.workers.run_in_workers`, as many as the job's declared threads),
-    else one after another. Each replicate's population and autoencoder are built first, here,
-    so that no two workers build the same one."""
-    missing = [job for job in jobs if not store.is_cached(_flow_path(job.params))]
-    for seed in sorted({job.seed for job in missing}):
-        autoencoder_for(cfg, seed, device, progress)
-    workers = min(worker_count(), len(missing))
-    if device == "cpu" and workers > 1:
-        run_in_workers(_train_flow_in_worker, [(cfg, job) for job in missing], workers,
-                       desc=desc, progress=progress)  # fmt: skip
-        return
-    for job in missing:
-        _trained_flow(cfg, job.seed, job.family, job.lr, job.epochs, job.params,
-                      use_latent=job.use_latent, balanced=job.balanced, device=device,
-                      progress=progress)  # fmt: skip
 
 
 def tuning_flow(
@@ -419,14 +375,7 @@ def tune_learning_rates(
     families: Sequence[str] = FAMILIES,
 ) -> pd.DataFrame:  # fmt: skip
     """Best validation NLL of each family after ``tuning.epochs`` at each rate of
-    ``tuning.lr_grid``; missing trials train side by side (:func:`_train_missing`)."""
-    trials = [(family, float(lr)) for family in families for lr in cfg.tuning.lr_grid]
-    jobs = [
-        _FlowJob(seed, family, lr, cfg.tuning.epochs,
-                 key(cfg, "tuning_flow", seed, family=family, lr=lr))
-        for family, lr in trials
-    ]  # fmt: skip
-    _train_missing(cfg, jobs, device, progress, desc="learning-rate trials")
+    ``tuning.lr_grid``."""
     rows = []
     for family in families:
         for lr in cfg.tuning.lr_grid:
@@ -472,28 +421,6 @@ def flow_for(
         lr = float(best_learning_rates(tuning)[family])
     return _trained_flow(cfg, seed, family, lr, cfg.flow.epochs, params, use_latent=use_latent,
                          balanced=balanced, device=device, progress=progress)  # fmt: skip
-
-
-def flows_for(
-    cfg: Config, specs: Sequence[Mapping], device: str = "cpu", progress: bool = True
-) -> list[tuple[DensityEstimator, dict]]:
-    """:func:`flow_for` of every spec (its keyword arguments: ``seed``, ``family`` and
-    optionally ``use_latent``, ``balanced``, ``tuned_on``), the missing flows trained side by
-    side (:func:`_train_missing`); the same flows as one :func:`flow_for` call after another."""
-    jobs = []
-    for spec in specs:
-        spec = {"use_latent": True, "balanced": False, "tuned_on": None, **spec}
-        tuned_on = spec["seed"] if spec["tuned_on"] is None else spec["tuned_on"]
-        params = flow_key(cfg, spec["seed"], spec["family"], use_latent=spec["use_latent"],
-                          balanced=spec["balanced"], tuned_on=tuned_on)  # fmt: skip
-        if store.is_cached(_flow_path(params)):
-            continue
-        tuning = tune_learning_rates(cfg, tuned_on, device, progress, families=(spec["family"],))
-        lr = float(best_learning_rates(tuning)[spec["family"]])
-        jobs.append(_FlowJob(spec["seed"], spec["family"], lr, cfg.flow.epochs, params,
-                             spec["use_latent"], spec["balanced"]))  # fmt: skip
-    _train_missing(cfg, jobs, device, progress, desc="flows")
-    return [flow_for(cfg, device=device, progress=progress, **spec) for spec in specs]
 
 
 def artifact_keys(cfg: Config, seed: int) -> dict[str, dict]:
